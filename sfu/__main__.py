@@ -1,0 +1,5 @@
+"""Allow ``python -m sfu``."""
+
+from .cli import main
+
+raise SystemExit(main())

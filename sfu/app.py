@@ -1,0 +1,67 @@
+"""The aiohttp application: browser client, signaling WebSocket and health check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .config import Config
+from .media import aiortc_private
+from .server import Server
+
+SERVER = web.AppKey("server", Server)
+
+
+def find_client_dir(config: Config) -> Path:
+    """The browser client: configured, beside the source tree, or installed under share/."""
+    candidates = [config.client_dir] if config.client_dir else []
+    candidates += [
+        Path(__file__).resolve().parent.parent / "client",
+        Path(sys.prefix) / "share" / "sfu" / "client",
+    ]
+    for candidate in candidates:
+        if candidate and (candidate / "index.html").is_file():
+            return candidate
+    raise FileNotFoundError(f"browser client not found (looked in {', '.join(map(str, candidates))})")
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(request.app[CLIENT_DIR] / "index.html")
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVER].status())
+
+
+async def _ws(request: web.Request) -> web.StreamResponse:
+    return await request.app[SERVER].handle_ws(request)
+
+
+CLIENT_DIR = web.AppKey("client_dir", Path)
+
+
+def create_app(config: Config) -> web.Application:
+    aiortc_private.check()
+    app = web.Application()
+    server = Server(config)
+    app[SERVER] = server
+    app[CLIENT_DIR] = find_client_dir(config)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await server.start()
+        yield
+        await server.stop()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await server.shutdown()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/ws", _ws)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/", _index)
+    app.router.add_static("/", app[CLIENT_DIR])
+    return app

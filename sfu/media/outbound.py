@@ -1,0 +1,184 @@
+"""Outbound tracks: what the server sends to one participant, fed by whichever partner it follows.
+
+An :class:`OutboundTrack` is added once to a participant's peer connection and lives as long as it.
+:meth:`OutboundTrack.follow` switches the source (a partner's :class:`~sfu.media.feed.Feed`) without
+renegotiation: items queued from the previous source are dropped at once, so after a switch the
+participant never receives another frame from the old partner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections import deque
+from typing import Any, Callable, Optional, Protocol
+
+import av
+import numpy
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+VIDEO_CLOCK = 90000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+#: How often the neutral placeholder picture is sent while the participant has no partner.
+PLACEHOLDER_INTERVAL = 0.5
+PLACEHOLDER_SIZE = (320, 240)
+PLACEHOLDER_GREY = 48
+
+
+class Source(Protocol):
+    """What an outbound track can follow (implemented by feeds)."""
+
+    kind: str
+
+    def subscribe(self, sink: "OutboundTrack") -> None: ...
+
+    def unsubscribe(self, sink: "OutboundTrack") -> None: ...
+
+
+class OutboundTrack(MediaStreamTrack):
+    """A switchable track with a small drop-oldest queue."""
+
+    #: Largest backlog before the oldest item is dropped.
+    capacity = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source: Optional[Source] = None
+        self._items: deque[Any] = deque()
+        self._wake = asyncio.Event()
+        self._t0 = time.monotonic()
+        #: Called after every switch (e.g. to force a keyframe on the encoder).
+        self.on_switch: Optional[Callable[[], None]] = None
+        self.items_in = 0
+        self.items_dropped = 0
+
+    @property
+    def source(self) -> Optional[Source]:
+        return self._source
+
+    def follow(self, source: Optional[Source]) -> None:
+        """Send ``source``'s media from now on (``None``: nobody's)."""
+        if source is self._source:
+            return
+        if self._source is not None:
+            self._source.unsubscribe(self)
+        self._source = source
+        self._items.clear()
+        self._switched()
+        if source is not None:
+            source.subscribe(self)
+        if self.on_switch is not None:
+            self.on_switch()
+        self._wake.set()
+
+    def _switched(self) -> None:
+        """Hook for subclasses: reset per-source state."""
+
+    def push(self, source: Source, item: Any) -> None:
+        """Offer an item from ``source``; ignored unless it is the followed source."""
+        if source is not self._source or self.readyState != "live":
+            return
+        self.items_in += 1
+        if len(self._items) >= self.capacity:
+            self._items.popleft()
+            self.items_dropped += 1
+        self._items.append(item)
+        self._wake.set()
+
+    def stop(self) -> None:
+        if self._source is not None:
+            self._source.unsubscribe(self)
+            self._source = None
+        super().stop()
+        self._wake.set()
+
+    async def _next_item(self, timeout: Optional[float]) -> Optional[Any]:
+        """The next queued item; ``None`` after ``timeout`` seconds without one or on a switch."""
+        source = self._source
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self._items:
+                return self._items.popleft()
+            if self._source is not source:
+                return None
+            self._wake.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except asyncio.TimeoutError:
+                return None
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+
+class OutboundVideoTrack(OutboundTrack):
+    """Decoded video frames from the partner, re-stamped on this track's own clock.
+
+    While there is no partner it sends a neutral grey picture twice a second, so the participant's
+    screen never keeps showing a previous partner.
+    """
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_pts = -1
+        width, height = PLACEHOLDER_SIZE
+        self._placeholder = numpy.full((height * 3 // 2, width), PLACEHOLDER_GREY, numpy.uint8)
+        self._placeholder[height:] = 128  # neutral chroma
+
+    def placeholder_frame(self) -> av.VideoFrame:
+        return av.VideoFrame.from_ndarray(self._placeholder, format="yuv420p")
+
+    def _pts(self) -> int:
+        pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + 1)
+        self._last_pts = pts
+        return pts
+
+    async def recv(self) -> av.VideoFrame:
+        while True:
+            timeout = PLACEHOLDER_INTERVAL if self._source is None else None
+            item = await self._next_item(timeout)
+            if item is None:
+                if self._source is not None:
+                    continue  # a partner arrived while we waited
+                frame = self.placeholder_frame()
+            else:
+                frame = item
+            frame.pts = self._pts()
+            frame.time_base = VIDEO_TIME_BASE
+            return frame
+
+
+class OutboundAudioTrack(OutboundTrack):
+    """Decoded audio frames from the partner, with continuous timestamps; silent while unpaired."""
+
+    kind = "audio"
+    capacity = 10  # 200 ms of 20 ms frames
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next_pts: Optional[int] = None
+
+    async def recv(self) -> av.AudioFrame:
+        frame = None
+        while frame is None:
+            frame = await self._next_item(None)
+        rate = frame.sample_rate
+        wall = int(self._elapsed() * rate)
+        # Keep timestamps continuous; after a gap (no partner, lost packets) jump to wall clock.
+        if self._next_pts is None or wall - self._next_pts > rate // 10:
+            pts = wall
+        else:
+            pts = self._next_pts
+        self._next_pts = pts + frame.samples
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, rate)
+        return frame

@@ -1,0 +1,117 @@
+"""Shared fixtures: an in-process server on a free loopback port, a `sfu serve` process, clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable, Iterator
+
+import pytest
+from aiohttp import web
+
+from sfu.app import SERVER, create_app
+from sfu.config import Config
+from sfu.headless.client import HeadlessClient
+from sfu.server import Server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass
+class RunningServer:
+    url: str
+    server: Server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def config() -> Config:
+    """Override in a test module to change the server's settings."""
+    return Config(host="127.0.0.1", port=0, online_interval=0.2)
+
+
+@pytest.fixture
+async def server(config: Config) -> AsyncIterator[RunningServer]:
+    app = create_app(config)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield RunningServer(url=f"http://127.0.0.1:{port}", server=app[SERVER])
+    await runner.cleanup()
+
+
+ClientFactory = Callable[..., Awaitable[HeadlessClient]]
+
+
+@pytest.fixture
+async def make_client(server: RunningServer) -> AsyncIterator[ClientFactory]:
+    """``await make_client(sender_id, connect=True, **kwargs)``: closed at the end of the test."""
+    made: list[HeadlessClient] = []
+
+    async def make(sender_id: int, *, connect: bool = True, **kwargs) -> HeadlessClient:
+        client = HeadlessClient(server.url, sender_id, **kwargs)
+        made.append(client)
+        if connect:
+            await client.connect()
+        return client
+
+    yield make
+    await asyncio.gather(*(c.close() for c in made), return_exceptions=True)
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def serve_process() -> Iterator[Callable[..., tuple[str, subprocess.Popen]]]:
+    """Start ``sfu serve`` as a separate process, as users do; stopped at the end of the test."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str) -> tuple[str, subprocess.Popen]:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/healthz")
+        return url, proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
