@@ -1,0 +1,1 @@
+"""Headless test-client helpers: stamped synthetic media for load and end-to-end tests."""
