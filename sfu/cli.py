@@ -39,6 +39,42 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         "is contacted outside this machine",
     )
     p.add_argument(
+        "--public-ip",
+        default=None,
+        metavar="IP",
+        help="announce this address in place of the local one (server behind 1:1 NAT, e.g. a cloud VM)",
+    )
+    p.add_argument(
+        "--port-range",
+        type=parse_port_range,
+        default=None,
+        metavar="MIN-MAX",
+        help="UDP ports for media (one per participant and media address); default: any",
+    )
+    p.add_argument(
+        "--turn-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="TURN URL handed to clients with per-client credentials from --turn-secret (repeatable), "
+        "e.g. turn:turn.example.org:3478?transport=tcp or turns:turn.example.org:443?transport=tcp",
+    )
+    p.add_argument("--turn-secret", default=None, metavar="SECRET", help="coturn static-auth-secret")
+    p.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="read the coturn static-auth-secret from this file (keeps it out of the process list)",
+    )
+    p.add_argument(
+        "--turn-ttl",
+        type=int,
+        default=defaults.turn_ttl,
+        metavar="SECONDS",
+        help="lifetime of the TURN credentials given to each client (longer than a visit)",
+    )
+    p.add_argument(
         "--forwarding",
         choices=["transcode"],
         default=defaults.forwarding,
@@ -56,6 +92,17 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_serve)
 
 
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"MIN-MAX"`` -> ``(MIN, MAX)``, both inclusive, within 1024-65535."""
+    try:
+        low, high = (int(part) for part in text.split("-", 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX, got {text!r}") from None
+    if not 1024 <= low <= high <= 65535:
+        raise argparse.ArgumentTypeError(f"expected 1024 <= MIN <= MAX <= 65535, got {text!r}")
+    return low, high
+
+
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
@@ -66,6 +113,12 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         media_addresses=args.media_address,
         ice_servers=[IceServer(urls=url) for url in args.ice_server],
+        public_ip=args.public_ip,
+        media_port_min=args.port_range[0] if args.port_range else 0,
+        media_port_max=args.port_range[1] if args.port_range else 0,
+        turn_urls=args.turn_url,
+        turn_secret=args.turn_secret_file.read_text().strip() if args.turn_secret_file else args.turn_secret,
+        turn_ttl=args.turn_ttl,
         forwarding=args.forwarding,
         rematch_cooldown=args.rematch_cooldown,
         client_dir=args.client_dir,

@@ -38,6 +38,17 @@ class Config:
     media_addresses: list[str] = field(default_factory=list)
     #: ICE servers, for the server and its clients. Empty by default: no STUN or TURN is contacted.
     ice_servers: list[IceServer] = field(default_factory=list)
+    #: Address announced in place of the private one in the server's host candidates (1:1 NAT,
+    #: e.g. a cloud VM). ``None``: announce the local address as it is.
+    public_ip: Optional[str] = None
+    #: UDP ports for the server's media sockets (both inclusive); 0: any port the system picks.
+    media_port_min: int = 0
+    media_port_max: int = 0
+    #: TURN URLs handed to clients with credentials minted per client from ``turn_secret``
+    #: (coturn ``use-auth-secret``), valid for ``turn_ttl`` seconds.
+    turn_urls: list[str] = field(default_factory=list)
+    turn_secret: Optional[str] = None
+    turn_ttl: int = 86400
     forwarding: str = "transcode"
     #: Seconds during which a participant who pressed Next is not paired back with the same partner.
     rematch_cooldown: float = 5.0
@@ -58,6 +69,11 @@ class Config:
         if self.host in ("localhost",) or _is_loopback(self.host):
             return ["127.0.0.1"]
         return []
+
+    def media_port_range(self) -> Optional[tuple[int, int]]:
+        if not self.media_port_min and not self.media_port_max:
+            return None
+        return (self.media_port_min, self.media_port_max)
 
 
 def _is_loopback(host: str) -> bool:
