@@ -47,7 +47,7 @@ def check() -> None:
         if not hasattr(owner, name):
             problems.append(f"{owner.__name__}.{name}")
     probe = aioice.Connection(ice_controlling=True)
-    for name in ("_protocols", "_check_list", "stun_server", "remote_candidates"):
+    for name in ("_protocols", "_check_list", "_nominated", "stun_server", "remote_candidates"):
         if not hasattr(probe, name):
             problems.append(f"aioice.Connection.{name}")
     if problems:
@@ -199,3 +199,19 @@ def remote_addresses(pc: RTCPeerConnection) -> set[str]:
         found.update(c.host for c in connection.remote_candidates)
         found.update(pair.remote_candidate.host for pair in connection._check_list)
     return found
+
+
+def selected_pairs(pc: RTCPeerConnection) -> list[dict[str, Any]]:
+    """The candidate pairs ICE chose on ``pc``: local candidate type, remote address and type."""
+    chosen = []
+    for connection in _ice_connections(pc):
+        for pair in connection._nominated.values():
+            chosen.append(
+                {
+                    "local_type": pair.local_candidate.type,
+                    "local": f"{pair.local_candidate.host}:{pair.local_candidate.port}",
+                    "remote_type": pair.remote_candidate.type,
+                    "remote": f"{pair.remote_candidate.host}:{pair.remote_candidate.port}",
+                }
+            )
+    return chosen
