@@ -317,8 +317,9 @@ def test_chromium_without_udp_connects_through_coturn(net: Net, servers: Servers
 
 def test_cloud_vm_behind_one_to_one_nat_with_port_range(net: Net, servers: Servers) -> None:
     low, high = 40000, 40003
+    # With a STUN server too, so that the server-reflexive candidates are gathered from the range.
     url = servers.start(net.vm, "--media-address", net.vm.address, "--public-ip", net.vm.public_address,
-                        "--port-range", f"{low}-{high}")
+                        "--port-range", f"{low}-{high}", "--ice-server", f"stun:{net.turn.address}:{TURN_PORT}")
     one, two = visit(net, net.a, url, 1, 2), visit(net, net.b, url, 2, 1)
     try:
         r1, r2 = read_json(one), read_json(two)
@@ -332,7 +333,9 @@ def test_cloud_vm_behind_one_to_one_nat_with_port_range(net: Net, servers: Serve
     for result in (r1, r2):
         answer = answer_of(result)
         assert set(candidate_addresses(answer)) == {net.vm.public_address}, answer
-        ports = [int(line.split()[5]) for line in answer.splitlines() if line.startswith("a=candidate:")]
+        lines = [line.split() for line in answer.splitlines() if line.startswith("a=candidate:")]
+        assert {fields[7] for fields in lines} == {"host", "srflx"}, answer
+        ports = [int(fields[5]) for fields in lines]
         assert ports and all(low <= port <= high for port in ports), ports
     assert len(sockets) >= 2, sockets
     assert all(low <= port <= high for _, port in sockets), sockets

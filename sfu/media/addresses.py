@@ -13,30 +13,37 @@ from typing import Optional
 
 
 def announce(sdp: str, public_ip: Optional[str]) -> str:
-    """``sdp`` with ``public_ip`` in place of the address of every host candidate of its family."""
+    """``sdp`` with ``public_ip`` in place of the address of every host candidate of its family.
+
+    The same address is also replaced where it reappears: ``c=`` and ``a=rtcp:`` lines, and the
+    related address (``raddr``) of server-reflexive and relayed candidates.
+    """
     if not public_ip:
         return sdp
-    public = ipaddress.ip_address(public_ip)
-    replaced: set[str] = set()
+    public = str(ipaddress.ip_address(public_ip))
+    version = ipaddress.ip_address(public_ip).version
     lines = sdp.split("\r\n")
+    # a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
+    private = {
+        fields[4]
+        for fields in (line.split(" ") for line in lines if line.startswith("a=candidate:"))
+        if len(fields) >= 8 and fields[6] == "typ" and fields[7] == "host" and _version(fields[4]) == version
+    }
+    if not private:
+        return sdp
+    family = "IP4" if version == 4 else "IP6"
     for i, line in enumerate(lines):
-        if not line.startswith("a=candidate:"):
-            continue
-        # a=candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ...
         fields = line.split(" ")
-        if len(fields) < 8 or fields[6] != "typ" or fields[7] != "host":
-            continue
-        if _version(fields[4]) != public.version:
-            continue
-        replaced.add(fields[4])
-        fields[4] = str(public)
-        lines[i] = " ".join(fields)
-    family = "IP4" if public.version == 4 else "IP6"
-    for i, line in enumerate(lines):
-        if line.startswith("c=IN ") and line.split(" ")[-1] in replaced:
+        if line.startswith("a=candidate:") and len(fields) >= 8:
+            if fields[7] == "host" and fields[4] in private:
+                fields[4] = public
+            if "raddr" in fields and fields[fields.index("raddr") + 1] in private:
+                fields[fields.index("raddr") + 1] = public
+            lines[i] = " ".join(fields)
+        elif line.startswith("c=IN ") and fields[-1] in private:
             lines[i] = f"c=IN {family} {public}"
-        elif line.startswith("a=rtcp:") and line.split(" ")[-1] in replaced:
-            lines[i] = " ".join(line.split(" ")[:-2] + [family, str(public)])
+        elif line.startswith("a=rtcp:") and fields[-1] in private:
+            lines[i] = " ".join(fields[:-2] + [family, public])
     return "\r\n".join(lines)
 
 
