@@ -179,6 +179,14 @@ class Lab:
         ns.iptables("-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
         ns.iptables("-A", "INPUT", "-p", "udp", "-j", "DROP")
 
+    def web_only(self, ns: Netns, ports: Sequence[int] = (443,)) -> None:
+        """The host's network lets out only TCP to ``ports`` (and the replies): no UDP, no other port."""
+        ns.iptables("-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT")
+        ns.iptables("-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
+        for port in ports:
+            ns.iptables("-A", "OUTPUT", "-p", "tcp", "--dport", str(port), "-j", "ACCEPT")
+        ns.iptables("-P", "OUTPUT", "DROP")
+
     # -- processes -------------------------------------------------------------------------------
     def spawn(self, ns: Netns, args: Sequence[str], log: Optional[str] = None, **kwargs) -> subprocess.Popen:
         """Start ``args`` inside ``ns``; killed in :meth:`close` if still running.

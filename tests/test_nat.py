@@ -10,6 +10,7 @@ the server runs as ``python -m sfu serve`` inside another. Topology (see ``tests
     vm    10.5.0.2 -> 1:1 NAT 198.18.5.10     the server as a cloud VM
     u     10.6.0.2 -> symmetric NAT 198.18.6.2, and no UDP at all
     pub   198.18.7.2                          a host with a public address (for the controls)
+    w     10.8.0.2 -> symmetric NAT 198.18.8.2, only TCP to ports 443 and 8080 (the web) gets out
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from netns import Lab, Netns, unavailable_reason
 ROOT = Path(__file__).resolve().parent.parent
 PEER = str(ROOT / "tests" / "nat_peer.py")
 TURN_PORT = 3478
+TURN_TLS_PORT = 443
 HTTP_PORT = 8080
 
 _reason = unavailable_reason()
@@ -53,7 +55,10 @@ class Net:
     vm: Netns
     u: Netns
     pub: Netns
+    w: Netns
     turn_secret: str
+    #: The certificate coturn presents on 443 (self-signed for the TURN server's address).
+    turn_cert: Path
 
     @property
     def turn_url(self) -> str:
@@ -75,13 +80,22 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         u = lab.symmetric_nat_host("u", 6)
         lab.drop_udp(u)
         pub = lab.public_host("pub", 7)
+        w = lab.symmetric_nat_host("w", 8)
+        lab.web_only(w, (TURN_TLS_PORT, HTTP_PORT))
         secret = secrets.token_hex(16)
+        cert, key = logs / "turn-cert.pem", logs / "turn-key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=turn.test",
+             "-addext", f"subjectAltName=IP:{turn.address}", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )
         coturn = lab.spawn(
             turn,
             [
-                "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls",
+                "turnserver", "-n", "--no-cli", "--no-dtls",
                 f"--listening-ip={turn.address}", f"--relay-ip={turn.address}",
-                f"--listening-port={TURN_PORT}", "--min-port=49152", "--max-port=49999",
+                f"--listening-port={TURN_PORT}", f"--tls-listening-port={TURN_TLS_PORT}",
+                f"--cert={cert}", f"--pkey={key}", "--min-port=49152", "--max-port=49999",
                 "--fingerprint", "--realm=sfu.test", "--use-auth-secret",
                 f"--static-auth-secret={secret}", f"--userdb={logs / 'turndb'}",
                 f"--pidfile={logs / 'turnserver.pid'}", f"--log-file={logs / 'turnserver.log'}",
@@ -92,7 +106,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         )
         turn.wait_listening(TURN_PORT, "t", proc=coturn)
         turn.wait_listening(TURN_PORT, "u", proc=coturn)
-        yield Net(lab, logs, srv, a, b, turn, vm, u, pub, secret)
+        turn.wait_listening(TURN_TLS_PORT, "t", proc=coturn)
+        yield Net(lab, logs, srv, a, b, turn, vm, u, pub, w, secret, cert)
     finally:
         lab.close()
 
@@ -130,9 +145,10 @@ def servers(net: Net) -> Iterator[Servers]:
         running.stop()
 
 
-def peer(net: Net, ns: Netns, *args: str) -> subprocess.Popen:
+def peer(net: Net, ns: Netns, *args: str, env: Optional[dict] = None) -> subprocess.Popen:
     name = f"{ns.name}-{args[0]}-{secrets.token_hex(2)}.log"
-    return net.lab.spawn(ns, [sys.executable, PEER, *args], log=str(net.logs / name), cwd=str(ROOT))
+    return net.lab.spawn(ns, [sys.executable, PEER, *args], log=str(net.logs / name), cwd=str(ROOT),
+                         env={**os.environ, **(env or {})})
 
 
 def read_json(proc: subprocess.Popen, timeout: float = 60.0) -> dict:
@@ -183,9 +199,9 @@ def assert_learns_nothing_of(result: dict, *others: Netns) -> None:
         assert not set(candidate_addresses(sdp)) & addresses_of(*others)
 
 
-def visit(net: Net, ns: Netns, url: str, sender: int, partner: int) -> subprocess.Popen:
+def visit(net: Net, ns: Netns, url: str, sender: int, partner: int, env: Optional[dict] = None) -> subprocess.Popen:
     return peer(net, ns, "visit", "--url", url, "--sender", str(sender), "--partner", str(partner),
-                "--host-address", ns.address)
+                "--host-address", ns.address, env=env)
 
 
 def answer_of(result: dict) -> str:
@@ -263,6 +279,27 @@ def test_no_udp_connects_through_coturn_over_tcp(net: Net, servers: Servers) -> 
     for result, other in ((r3, net.a), (r1, net.u)):
         assert_learns_nothing_of(result, other)
         assert set(result["remote_addresses"]) == {net.srv.address}
+
+
+def test_web_only_network_connects_through_turn_over_tls_on_443(net: Net, servers: Servers) -> None:
+    """Only TCP to 443 (and the site) gets out: TURN over TLS on 443, as in docs/deploying.md."""
+    turns = f"turns:{net.turn.address}:{TURN_TLS_PORT}?transport=tcp"
+    url = servers.start(net.srv, "--media-address", net.srv.address, "--turn-secret", net.turn_secret,
+                        "--turn-url", turns)
+    # The client trusts the test's self-signed certificate as it would a real one.
+    walled = visit(net, net.w, url, 4, 1, env={"SSL_CERT_FILE": str(net.turn_cert)})
+    partner = visit(net, net.a, url, 1, 4)
+    try:
+        r4, r1 = read_json(walled), read_json(partner)
+    finally:
+        release(walled, partner)
+    report("w (TCP 443 only) + a (sym NAT) via server, TURN/TLS 443", w=summary(r4), a=summary(r1))
+    assert r4["ok"], r4.get("error")
+    assert r1["ok"], r1.get("error")
+    assert [p["local_type"] for p in r4["selected"]] == ["relay"]
+    assert set(r4["remote_addresses"]) == {net.srv.address}
+    assert_learns_nothing_of(r4, net.a)
+    assert_learns_nothing_of(r1, net.w)
 
 
 def test_coturn_refuses_expired_and_forged_credentials(net: Net) -> None:
