@@ -391,3 +391,44 @@ def test_cloud_vm_without_public_ip_is_unreachable(net: Net, servers: Servers) -
     report("a via server on 1:1 NAT VM without --public-ip", ok=result["ok"], error=result.get("error"))
     assert net.vm.address in candidate_addresses(answer_of(result))
     assert not result["ok"] and result.get("connected_after") is None, result
+
+
+def test_cloud_vm_with_coturn_beside_the_server(net: Net, servers: Servers) -> None:
+    """The deployment of docs/deploying.md: one VM behind 1:1 NAT runs both sfu and coturn.
+
+    coturn relays to the server's announced (public) address, which is also coturn's own
+    ``external-ip``: coturn maps it back to the private address itself, so no hairpin NAT is needed
+    (the cloud NAT here has none).
+    """
+    vm, public = net.vm, net.vm.public_address
+    coturn = net.lab.spawn(
+        vm,
+        [
+            "turnserver", "-n", "--no-cli", "--no-tls", "--no-dtls",
+            f"--listening-ip={vm.address}", f"--relay-ip={vm.address}", f"--external-ip={public}/{vm.address}",
+            f"--listening-port={TURN_PORT}", "--min-port=49152", "--max-port=49999",
+            "--fingerprint", "--realm=sfu.test", "--use-auth-secret", f"--static-auth-secret={net.turn_secret}",
+            f"--userdb={net.logs / 'vm-turndb'}", f"--pidfile={net.logs / 'vm-turnserver.pid'}",
+            f"--log-file={net.logs / 'vm-turnserver.log'}", "--simple-log",
+        ],
+        log=str(net.logs / "vm-turnserver.stderr"),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        vm.wait_listening(TURN_PORT, "t", proc=coturn)
+        url = servers.start(vm, "--media-address", vm.address, "--public-ip", public, "--port-range", "40000-40009",
+                            "--turn-secret", net.turn_secret, "--turn-url", f"turn:{public}:{TURN_PORT}?transport=tcp")
+        blocked, partner = visit(net, net.u, url, 3, 1), visit(net, net.a, url, 1, 3)
+        try:
+            r3, r1 = read_json(blocked), read_json(partner)
+        finally:
+            release(blocked, partner)
+    finally:
+        net.lab.stop(coturn)
+    report("u (no UDP) + a (sym NAT) via VM behind 1:1 NAT running sfu + coturn (TURN/TCP)",
+           u=summary(r3), a=summary(r1))
+    assert r3["ok"], r3.get("error")
+    assert r1["ok"], r1.get("error")
+    assert [p["local_type"] for p in r3["selected"]] == ["relay"]
+    assert_learns_nothing_of(r3, net.a)
+    assert_learns_nothing_of(r1, net.u)
