@@ -129,25 +129,37 @@ async def p2p(args: argparse.Namespace) -> None:
 
 # -- a bare TURN allocation ------------------------------------------------------------------------
 async def turn_alloc(args: argparse.Namespace) -> None:
+    """Allocate on a TURN server over TCP, then ask it to relay to each ``--peer``."""
     from aioice import turn
 
     host, port = args.server.rsplit(":", 1)
+    loop = asyncio.get_running_loop()
+    result: dict[str, Any] = {"allocated": False}
+    transport = None
     try:
-        transport, _ = await asyncio.wait_for(
-            turn.create_turn_endpoint(
-                asyncio.DatagramProtocol,
-                server_addr=(host, int(port)),
-                username=args.username,
-                password=args.credential,
-                transport=args.transport,
+        transport, protocol = await loop.create_connection(
+            lambda: turn.TurnClientTcpProtocol(
+                (host, int(port)), username=args.username, password=args.credential,
+                lifetime=600, channel_refresh_time=500,
             ),
-            timeout=15,
+            host=host,
+            port=int(port),
         )
+        relayed = await asyncio.wait_for(protocol.connect(), 15)
+        result.update(allocated=True, relayed=list(relayed), peers={})
+        for number, peer in enumerate(args.peer):
+            peer_host, peer_port = peer.rsplit(":", 1)
+            try:
+                await asyncio.wait_for(protocol.channel_bind(0x4000 + number, (peer_host, int(peer_port))), 15)
+                result["peers"][peer] = "allowed"
+            except Exception as exc:
+                result["peers"][peer] = f"{type(exc).__name__}: {exc}"
     except Exception as exc:
-        emit({"allocated": False, "error": f"{type(exc).__name__}: {exc}"})
-        return
-    emit({"allocated": True, "relayed": list(transport.get_extra_info("sockname"))})
-    transport.close()
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if transport is not None:
+            transport.close()
+    emit(result)
 
 
 # -- a real browser --------------------------------------------------------------------------------
@@ -311,6 +323,7 @@ def main() -> None:
     t.add_argument("--transport", default="tcp")
     t.add_argument("--username", required=True)
     t.add_argument("--credential", required=True)
+    t.add_argument("--peer", action="append", default=[], metavar="IP:PORT")
     b = sub.add_parser("browser")
     b.add_argument("--url", required=True)
     b.add_argument("--sender", type=int, required=True)

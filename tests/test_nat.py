@@ -98,6 +98,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
                 f"--cert={cert}", f"--pkey={key}", "--min-port=49152", "--max-port=49999",
                 "--fingerprint", "--realm=sfu.test", "--use-auth-secret",
                 f"--static-auth-secret={secret}", f"--userdb={logs / 'turndb'}",
+                # Relay to the sfu server only, as docs/deploying.md recommends.
+                "--denied-peer-ip=0.0.0.0-255.255.255.255", f"--allowed-peer-ip={srv.address}",
                 f"--pidfile={logs / 'turnserver.pid'}", f"--log-file={logs / 'turnserver.log'}",
                 "--simple-log",
             ],
@@ -315,8 +317,10 @@ def test_coturn_refuses_expired_and_forged_credentials(net: Net) -> None:
         "stretched": (stretched_user, valid.credential),
     }
     server = f"{net.turn.address}:{TURN_PORT}"
+    # Relaying is limited to the sfu server: a client cannot use the TURN server to reach anyone else.
+    peers = ["--peer", f"{net.srv.address}:40000", "--peer", f"{net.pub.address}:40000"]
     procs = {
-        name: peer(net, net.u, "turn-alloc", "--server", server, "--username", user, "--credential", cred)
+        name: peer(net, net.u, "turn-alloc", "--server", server, "--username", user, "--credential", cred, *peers)
         for name, (user, cred) in cases.items()
     }
     try:
@@ -326,6 +330,8 @@ def test_coturn_refuses_expired_and_forged_credentials(net: Net) -> None:
     for name, result in results.items():
         report(f"TURN/TCP allocation from u, {name} credentials", **result)
     assert results["valid"]["allocated"], results["valid"]
+    assert results["valid"]["peers"][f"{net.srv.address}:40000"] == "allowed"
+    assert "403" in results["valid"]["peers"][f"{net.pub.address}:40000"], results["valid"]
     for name in ("expired", "forged", "stretched"):
         assert not results[name]["allocated"], (name, results[name])
         assert "401" in results[name]["error"] or "Unauthorized" in results[name]["error"], results[name]
@@ -408,6 +414,7 @@ def test_cloud_vm_with_coturn_beside_the_server(net: Net, servers: Servers) -> N
             f"--listening-ip={vm.address}", f"--relay-ip={vm.address}", f"--external-ip={public}/{vm.address}",
             f"--listening-port={TURN_PORT}", "--min-port=49152", "--max-port=49999",
             "--fingerprint", "--realm=sfu.test", "--use-auth-secret", f"--static-auth-secret={net.turn_secret}",
+            "--denied-peer-ip=0.0.0.0-255.255.255.255", f"--allowed-peer-ip={public}",
             f"--userdb={net.logs / 'vm-turndb'}", f"--pidfile={net.logs / 'vm-turnserver.pid'}",
             f"--log-file={net.logs / 'vm-turnserver.log'}", "--simple-log",
         ],
