@@ -28,7 +28,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="IP",
         help="local address offered for media (repeatable); default: 127.0.0.1 when --host is "
-        "loopback, else every non-loopback interface",
+        "loopback and --public-ip is not given, else every non-loopback interface",
     )
     p.add_argument(
         "--ice-server",

@@ -33,8 +33,8 @@ class IceServer:
 class Config:
     host: str = "127.0.0.1"
     port: int = 8080
-    #: Addresses offered for media (host candidates). Empty: 127.0.0.1 when ``host`` is loopback,
-    #: otherwise every non-loopback interface.
+    #: Addresses offered for media (host candidates). Empty: 127.0.0.1 when ``host`` is loopback
+    #: and no ``public_ip`` is set, otherwise every non-loopback interface.
     media_addresses: list[str] = field(default_factory=list)
     #: ICE servers, for the server and its clients. Empty by default: no STUN or TURN is contacted.
     ice_servers: list[IceServer] = field(default_factory=list)
@@ -66,7 +66,7 @@ class Config:
     def host_addresses(self) -> list[str]:
         if self.media_addresses:
             return list(self.media_addresses)
-        if self.host in ("localhost",) or _is_loopback(self.host):
+        if self.public_ip is None and (self.host in ("localhost",) or _is_loopback(self.host)):
             return ["127.0.0.1"]
         return []
 

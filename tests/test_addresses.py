@@ -91,3 +91,10 @@ async def test_media_ports_stay_in_range_and_the_range_is_a_limit(server, make_c
     # The two already connected are unaffected.
     since = one.received.frames[-1].at
     await one.wait_frame_from(2, since=since)
+
+
+def test_behind_a_proxy_with_a_public_ip_media_leaves_loopback() -> None:
+    """``--host 127.0.0.1`` behind a reverse proxy must not confine media to loopback."""
+    assert Config(host="127.0.0.1").host_addresses() == ["127.0.0.1"]
+    assert Config(host="127.0.0.1", public_ip="203.0.113.7").host_addresses() == []
+    assert Config(host="127.0.0.1", public_ip="203.0.113.7", media_addresses=["10.0.0.5"]).host_addresses() == ["10.0.0.5"]
