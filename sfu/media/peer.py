@@ -81,8 +81,12 @@ class PeerMedia:
 
     async def accept(self, offer_sdp: str) -> str:
         """Apply a complete SDP offer; return the complete SDP answer."""
+        if not offer_sdp.lstrip().startswith("v=0"):
+            raise NegotiationError("not an SDP offer (it must start with v=0)")
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            if not any(t.kind in ("audio", "video") for t in self.pc.getTransceivers()):
+                raise NegotiationError("the offer has no audio or video")
             for transceiver in self.pc.getTransceivers():
                 kind = transceiver.kind
                 if kind in self.outbound or kind not in ("audio", "video"):
