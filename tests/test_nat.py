@@ -32,7 +32,7 @@ import pytest
 from sfu.media.addresses import candidate_addresses
 from sfu.turn import rest_credentials
 
-from netns import Lab, Netns, unavailable_reason
+from .netns import Lab, Netns, unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = str(ROOT / "tests" / "nat_peer.py")
