@@ -165,7 +165,15 @@ async def turn_alloc(args: argparse.Namespace) -> None:
 # -- a real browser --------------------------------------------------------------------------------
 BROWSER_JS = r"""
 async ({wsUrl, bits, partner, timeoutMs}) => {
-  const out = {ok: false, messages: [], remoteCandidates: []};
+  const out = {ok: false, messages: [], remoteCandidates: [], secureContext: window.isSecureContext};
+  try {
+    // The camera is only offered on HTTPS (or localhost): the reason for the reverse proxy.
+    const cam = await navigator.mediaDevices.getUserMedia({video: true});
+    out.camera = cam.getVideoTracks().length > 0;
+    cam.getTracks().forEach(t => t.stop());
+  } catch (e) {
+    out.camera = false;
+  }
   const W = 320, H = 240;
   const crc16 = (bytes) => {
     let c = 0xFFFF;
@@ -288,10 +296,12 @@ async def browser(args: argparse.Namespace) -> None:
     from playwright.async_api import async_playwright
 
     ws_url = "ws" + args.url[len("http"):] + "/ws"
+    flags = CHROMIUM_FLAGS + (["--ignore-certificate-errors"] if args.insecure_tls else [])
     async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        chromium = await p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
         try:
-            page = await chromium.new_page()
+            context = await chromium.new_context(ignore_https_errors=args.insecure_tls)
+            page = await context.new_page()
             await page.goto(args.url + "/healthz")
             result = await page.evaluate(
                 BROWSER_JS,
@@ -329,6 +339,7 @@ def main() -> None:
     b.add_argument("--sender", type=int, required=True)
     b.add_argument("--partner", type=int, required=True)
     b.add_argument("--timeout", type=float, default=40.0)
+    b.add_argument("--insecure-tls", action="store_true", help="accept the test's self-signed certificates")
     args = parser.parse_args()
     run = {"visit": visit, "p2p": p2p, "turn-alloc": turn_alloc, "browser": browser}[args.mode]
     asyncio.run(run(args))

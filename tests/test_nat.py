@@ -351,6 +351,7 @@ def test_chromium_without_udp_connects_through_coturn(net: Net, servers: Servers
     report("Chromium in u (no UDP) + a (sym NAT) via server, TURN/TCP", chromium=f"ok={rb.get('ok')} selected={rb.get('selected')}", a=summary(r1))
     assert rb["ok"], rb.get("error") or rb.get("state")
     assert r1["ok"], r1.get("error")
+    assert not rb["secureContext"] and not rb["camera"], "plain http must not get the camera"
     assert rb["selected"]["localType"] == "relay" and rb["selected"]["relayProtocol"] == "tcp", rb["selected"]
     assert_learns_nothing_of(rb, net.a)
     assert set(rb["remoteCandidates"]) <= {net.srv.address}, rb["remoteCandidates"]
@@ -439,3 +440,82 @@ def test_cloud_vm_with_coturn_beside_the_server(net: Net, servers: Servers) -> N
     assert [p["local_type"] for p in r3["selected"]] == ["relay"]
     assert_learns_nothing_of(r3, net.a)
     assert_learns_nothing_of(r1, net.u)
+
+
+NGINX_CONF = """
+user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    # As in docs/deploying.md.
+    server {{
+        listen {address}:443 ssl;
+        ssl_certificate     {cert};
+        ssl_certificate_key {key};
+        location / {{
+            proxy_pass http://127.0.0.1:8080;
+        }}
+        location /ws {{
+            proxy_pass http://127.0.0.1:8080;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 1h;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="chromium is not installed")
+def test_only_443_chromium_through_https_proxy_and_turn_tls(net: Net, servers: Servers) -> None:
+    """The strictest network: only TCP 443 gets out. Chromium loads the site over HTTPS through
+    nginx (WebSocket upgrade on /ws), gets the camera (secure context), and its media goes over
+    TURN/TLS on 443; sfu listens on loopback only, behind the proxy, as in docs/deploying.md."""
+    pytest.importorskip("playwright")
+    srv = net.srv
+    prefix = net.logs / "nginx"
+    prefix.mkdir(exist_ok=True)
+    cert, key = prefix / "cert.pem", prefix / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=chat.test",
+         "-addext", f"subjectAltName=IP:{srv.address}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(prefix=prefix, address=srv.address, cert=cert, key=key))
+    nginx = net.lab.spawn(srv, ["nginx", "-p", str(prefix), "-e", str(prefix / "error.log"), "-c", str(conf),
+                                "-g", "daemon off;"], log=str(prefix / "stderr"), stdout=subprocess.DEVNULL)
+    try:
+        srv.wait_listening(443, proc=nginx)
+        turns = f"turns:{net.turn.address}:{TURN_TLS_PORT}?transport=tcp"
+        servers.start(srv, "--public-ip", srv.address, "--turn-secret", net.turn_secret, "--turn-url", turns,
+                      host="127.0.0.1")
+        url = f"https://{srv.address}"
+        browser = peer(net, net.w, "browser", "--url", url, "--sender", "7", "--partner", "1", "--insecure-tls")
+        partner = visit(net, net.a, url, 1, 7, env={"SSL_CERT_FILE": str(cert)})
+        try:
+            rb, r1 = read_json(browser, 90), read_json(partner, 90)
+        finally:
+            release(browser, partner)
+    finally:
+        net.lab.stop(nginx)
+    report("Chromium in w (TCP 443 only) + a (sym NAT): HTTPS via nginx, TURN/TLS 443",
+           chromium=f"ok={rb.get('ok')} secure={rb.get('secureContext')} camera={rb.get('camera')} "
+                    f"selected={rb.get('selected')}", a=summary(r1))
+    assert rb["ok"], rb.get("error") or rb.get("state")
+    assert r1["ok"], r1.get("error")
+    assert rb["secureContext"] and rb["camera"]
+    assert rb["selected"]["localType"] == "relay" and rb["selected"]["relayProtocol"] == "tls", rb["selected"]
+    assert_learns_nothing_of(rb, net.a)
+    assert set(rb["remoteCandidates"]) <= {srv.address}, rb["remoteCandidates"]
+    assert_learns_nothing_of(r1, net.w)
+    assert set(r1["remote_addresses"]) == {srv.address}
