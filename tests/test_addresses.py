@@ -98,3 +98,25 @@ def test_behind_a_proxy_with_a_public_ip_media_leaves_loopback() -> None:
     assert Config(host="127.0.0.1").host_addresses() == ["127.0.0.1"]
     assert Config(host="127.0.0.1", public_ip="203.0.113.7").host_addresses() == []
     assert Config(host="127.0.0.1", public_ip="203.0.113.7", media_addresses=["10.0.0.5"]).host_addresses() == ["10.0.0.5"]
+
+
+def test_private_hooks_exist_in_installed_aiortc() -> None:
+    from sfu.media import aiortc_private
+
+    aiortc_private.check()
+
+
+def test_bind_in_range_skips_taken_ports_and_says_when_none_is_left() -> None:
+    from sfu.media.aiortc_private import PortRangeExhausted, bind_udp_in_range
+
+    low, high = _free_range(3)
+    taken = []
+    try:
+        for _ in range(3):
+            taken.append(bind_udp_in_range("127.0.0.1", (low, high)))
+        assert sorted(s.getsockname()[1] for s in taken) == [low, low + 1, high]
+        with pytest.raises(PortRangeExhausted):
+            bind_udp_in_range("127.0.0.1", (low, high))
+    finally:
+        for s in taken:
+            s.close()
