@@ -130,7 +130,11 @@ def _serve(args: argparse.Namespace) -> int:
     if config.log_level != "debug":
         for noisy in ("aioice", "aiortc"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except ValueError as exc:  # inconsistent settings
+        print(f"sfu serve: error: {exc}", file=sys.stderr)
+        return 2
     print(f"sfu {__version__} on http://{config.host}:{config.port}", flush=True)
     web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=5.0)
     return 0

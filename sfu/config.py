@@ -71,8 +71,14 @@ class Config:
         return []
 
     def media_port_range(self) -> Optional[tuple[int, int]]:
+        """The media UDP port range, ``None`` for any port; ``ValueError`` if inconsistent."""
         if not self.media_port_min and not self.media_port_max:
             return None
+        if not 1024 <= self.media_port_min <= self.media_port_max <= 65535:
+            raise ValueError(
+                f"media port range {self.media_port_min}-{self.media_port_max}: "
+                "expected 1024 <= min <= max <= 65535"
+            )
         return (self.media_port_min, self.media_port_max)
 
 

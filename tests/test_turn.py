@@ -96,3 +96,21 @@ def test_cli_flags_reach_the_config(tmp_path) -> None:
 def test_cli_refuses_bad_port_ranges(bad: str) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--port-range", bad])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--public-ip", "chat.example.org"], "not an IP address"),
+        (["--turn-secret", SECRET], "--turn-url"),
+        (["--turn-url", TURN_URL], "--turn-secret"),
+    ],
+)
+def test_serve_refuses_inconsistent_network_settings(args: list, message: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "sfu", "serve", "--port", "0", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr

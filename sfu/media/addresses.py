@@ -12,6 +12,14 @@ import ipaddress
 from typing import Optional
 
 
+def check_public_ip(public_ip: str) -> None:
+    """``ValueError`` unless ``public_ip`` is a literal IPv4 or IPv6 address."""
+    try:
+        ipaddress.ip_address(public_ip)
+    except ValueError:
+        raise ValueError(f"public IP {public_ip!r} is not an IP address") from None
+
+
 def announce(sdp: str, public_ip: Optional[str]) -> str:
     """``sdp`` with ``public_ip`` in place of the address of every host candidate of its family.
 

@@ -41,6 +41,10 @@ class PeerSettings:
     #: Inclusive range of UDP ports for media sockets; ``None``: any.
     port_range: Optional[tuple[int, int]] = None
 
+    def __post_init__(self) -> None:
+        if self.public_ip is not None:
+            addresses.check_public_ip(self.public_ip)
+
 
 class PeerMedia:
     """Owns a peer connection, its inbound feeds and outbound tracks; closes them all."""
