@@ -34,6 +34,13 @@ class Server:
             port_range=config.media_port_range(),
         )
         self.ice_issuer = IceServerIssuer.from_config(config)
+        log.info(
+            "media on %s, announced as %s, UDP ports %s; TURN URLs with per-client credentials: %d",
+            ", ".join(self.peer_settings.host_addresses) or "every interface",
+            config.public_ip or "is",
+            "%d-%d" % self.peer_settings.port_range if self.peer_settings.port_range else "any",
+            len(config.turn_urls),
+        )
         self.matchmaker = Matchmaker(rematch_cooldown=config.rematch_cooldown)
         self.sessions: dict[str, Session] = {}
         self._tasks: list[asyncio.Task] = []

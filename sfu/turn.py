@@ -15,7 +15,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 from .config import Config, IceServer
 
@@ -75,6 +75,3 @@ class IceServerIssuer:
             servers += [IceServer(urls=url, username=creds.username, credential=creds.credential) for url in self.turn_urls]
         return servers
 
-
-def to_json(servers: Sequence[IceServer]) -> list[dict]:
-    return [server.to_json() for server in servers]

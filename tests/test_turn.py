@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 
 import pytest
 
@@ -77,6 +78,8 @@ async def test_welcome_carries_fresh_turn_credentials(make_client) -> None:
     expected = hmac.new(SECRET.encode(), a["username"].encode(), hashlib.sha1).digest()
     assert base64.b64decode(a["credential"]) == expected
     assert SECRET not in str(one.welcome)
+    expiry = int(a["username"].split(":")[0])
+    assert time.time() + 60 < expiry <= time.time() + 120  # turn_ttl = 120 s
 
 
 def test_cli_flags_reach_the_config(tmp_path) -> None:
