@@ -153,3 +153,59 @@ def test_refuses_non_loopback_target() -> None:
     )
     assert run.returncode == 2
     assert "refusing" in run.stderr and "--allow-remote" in run.stderr
+
+
+async def test_keyframe_request_over_rtp_switches_replay_to_intra() -> None:
+    """A PLI sent by a real receiver reaches the replay track (through the private-hook module)
+    and makes it send intra frames at once; the receiver keeps reading the right stamps."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from sfu.media import aiortc_private
+
+    # One keyframe per loop, so that intra frames can only come from the start or the request.
+    spec = VideoSpec(width=320, height=240, fps=30, bitrate=300_000, loop_seconds=4.0, gop_seconds=4.0)
+    track = ReplayVideoTrack(encode_video_loop(77, spec))
+    sender_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    received: list[Stamp | None] = []
+    got_frames = asyncio.Event()
+
+    async def read(remote) -> None:
+        while True:
+            frame = await remote.recv()
+            received.append(read_frame(frame))
+            if len(received) >= 10:
+                got_frames.set()
+
+    readers: list[asyncio.Task] = []
+    receiver_pc.on("track", lambda remote: readers.append(asyncio.ensure_future(read(remote))))
+    try:
+        sender = sender_pc.addTransceiver(track, direction="sendonly").sender
+        track.keyframe_requested = lambda: aiortc_private.take_keyframe_request(sender)
+        aiortc_private.set_host_addresses(sender_pc, ["127.0.0.1"])
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        aiortc_private.set_host_addresses(receiver_pc, ["127.0.0.1"])
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        await asyncio.wait_for(got_frames.wait(), 30)
+        # Stop sending intra frames after the start (reach a chain frame), then request a keyframe.
+        while track.sending_intra:
+            await asyncio.sleep(0.05)
+        intra_before = track.intra_sent
+        receiver = receiver_pc.getReceivers()[0]
+        await receiver._send_rtcp_pli(sender._ssrc)  # what a forwarding server does on a switch
+        deadline = time.monotonic() + 10
+        while track.intra_sent == intra_before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert track.intra_sent > intra_before
+        count = len(received)
+        while len(received) < count + 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert [s.sender if s else None for s in received[-10:]] == [77] * 10
+    finally:
+        for task in readers:
+            task.cancel()
+        track.stop()
+        await sender_pc.close()
+        await receiver_pc.close()

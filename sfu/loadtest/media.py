@@ -221,12 +221,18 @@ class ReplayVideoTrack(MediaStreamTrack):
         self.max_lag_slots = max_lag_slots
         self.frames_sent = 0
         self.keyframes_sent = 0
+        self.intra_sent = 0  #: frames sent from the intra loop (after a start, request or skip)
         self.bytes_sent = 0
         self.skipped_slots = 0
         self.lateness_total = 0.0  #: seconds sent after the due time, summed
         self._slot: Optional[int] = None
         self._first_slot = 0
         self._need_key = True
+
+    @property
+    def sending_intra(self) -> bool:
+        """True while the track sends intra frames (until the chain's next keyframe)."""
+        return self._need_key
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -258,6 +264,7 @@ class ReplayVideoTrack(MediaStreamTrack):
         if self._need_key:
             data = self.loop.intra[index]
             self.keyframes_sent += 1
+            self.intra_sent += 1
         else:
             data = self.loop.chain[index]
             if index % self.spec.gop == 0:

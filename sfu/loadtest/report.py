@@ -80,6 +80,11 @@ def summarize(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any
         "generator_frames_sent": sum(c["video_frames_sent"] for c in clients),
         "errors": errors,
     }
+    generator = [g for g in result.get("generator", []) if g.get("cpu_seconds") is not None]
+    if generator:
+        busiest = max(g["cpu_seconds"] / max(1e-6, g["wall_seconds"]) for g in generator)
+        summary["generator_cpu_seconds"] = sum(g["cpu_seconds"] for g in generator)
+        summary["generator_busiest_worker_cpu"] = busiest  # fraction of one core
     summary["server"] = _server(result, pair_seconds, settings)
     return summary
 
@@ -219,11 +224,13 @@ def render(doc: dict[str, Any], per_client_limit: int = 20) -> str:
         f"partner frames {s['frames_received']}, freezes {s['freezes']} ({s['freeze_seconds']:.1f} s)"
     ]
     lateness = s["generator_lateness_ms"]
+    busiest = s.get("generator_busiest_worker_cpu")
     lines.append(
         f"generator: mean send lateness p95 {_fmt(lateness['p95'], ' ms', 1)}, skipped slots {s['generator_skipped_slots']}"
+        + (f", busiest worker at {busiest * 100:.0f}% of a core" if busiest is not None else "")
         + (
             " (the load generator is falling behind: use more --workers or fewer pairs)"
-            if s["generator_skipped_slots"] > 0.01 * max(1, s["generator_frames_sent"])
+            if s["generator_skipped_slots"] > 0.01 * max(1, s["generator_frames_sent"]) or (busiest or 0) > 0.85
             else ""
         )
     )

@@ -120,6 +120,9 @@ def run(options: RunOptions) -> dict[str, Any]:
             elif kind == "done":
                 done += 1
                 result["clients"] += payload["clients"]
+                result.setdefault("generator", []).append(
+                    {"worker": index, "cpu_seconds": payload.get("cpu_seconds"), "wall_seconds": payload.get("wall_seconds")}
+                )
             elif kind == "failed":
                 done += 1
                 result["worker_errors"].append(f"worker {index}: {payload['error']}")

@@ -177,7 +177,10 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
             )
             for s, loop in zip(senders, loops)
         ]
+        cpu_before = time.process_time()
         result = asyncio.run(_run(index, slots, plan, channels, go))
+        result["cpu_seconds"] = time.process_time() - cpu_before
+        result["wall_seconds"] = time.time() - go
         channels.out.put(("done", index, result))
     except BaseException as exc:  # the parent must always hear back
         channels.out.put(("failed", index, {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}))
