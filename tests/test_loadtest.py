@@ -140,7 +140,21 @@ def test_recorder_tells_whose_picture_it_got() -> None:
     assert s["freezes"] == 2  # the gap, and the picture stopping 1 s before Next
     assert s["errors"] == {"unexpected_sender": 1, "own_picture": 1}
     # latency from the wall-clock-aligned loop index: frame 3 due at slot 3 mod 120
-    assert all(0 <= v < spec.period for v in s["latency_s"])
+    assert all(v >= 0 for v in s["latency_s"])
+
+
+def test_recorder_follows_latency_past_the_loop_period() -> None:
+    spec = VideoSpec(fps=10, loop_seconds=2.0)  # latency wraps every 2 s
+    rec = ClientRecorder(1, spec)
+    rec.start_sent(0.0)
+    rec.message({"type": "paired", "partner": "A"}, 0.0)
+    # A queue builds up: latency grows by 0.2 s per frame from 0.5 s to 2.5 s (past the period),
+    # then part of the backlog is flushed (1.6 s of frames skipped) and it drops to 1.0 s.
+    sends = [1000.0 + i * 0.1 for i in range(11)] + [1002.6]
+    latencies = [0.5 + 0.2 * i for i in range(11)] + [1.0]
+    for i, (sent, latency) in enumerate(zip(sends, latencies)):
+        rec.frame(Stamp(2, round(sent * spec.fps) % spec.loop_frames, 0), 1.0 + i, sent + latency)
+    assert rec.latencies == pytest.approx(latencies, abs=1e-6)
 
 
 def test_refuses_non_loopback_target() -> None:

@@ -13,8 +13,9 @@ Latency without a live clock
     client is) recovers the due time of the frame it decoded as the latest instant before now whose
     slot index has that loop index, so the latency is ``((now * fps - index) mod L) / fps``: exact
     to the frame slot, measured from the nominal capture instant (so a sender that runs late counts
-    against latency, as a late camera would). It wraps at the loop period (``L / fps``, 4 s by
-    default): a latency above that is reported modulo the period, which is why the loop is long.
+    against latency, as a late camera would). This is the latency modulo the loop period
+    (``L / fps``, 4 s by default); :class:`~sfu.loadtest.stats.ClientRecorder` follows it across
+    the wrap from one frame to the next.
 
 Keyframes on request
     A forwarding server that does not re-encode asks the sender for a keyframe (PLI) on every

@@ -61,6 +61,9 @@ class Pairing:
     frames: int = 0
     freezes: int = 0
     freeze_seconds: float = 0.0
+    last_latency: Optional[float] = None
+    last_wall: float = 0.0
+    last_index: int = 0
 
 
 @dataclass
@@ -164,6 +167,16 @@ class ClientRecorder:
         p.frames += 1
         if stamp.frame < self.spec.loop_frames:
             latency = latency_seconds(stamp.frame, wall, self.spec)
+            # The loop index gives latency modulo the loop period. Between two frames received
+            # close together, the latency changes by the receive interval minus the send
+            # interval (read from the index step), which follows it across the wrap when a queue
+            # grows past a period without mistaking a flushed backlog for a wrap.
+            period = self.spec.period
+            if p.last_latency is not None and wall - p.last_wall < period / 2:
+                step = ((stamp.frame - p.last_index) % self.spec.loop_frames) / self.spec.fps
+                expected = p.last_latency + (wall - p.last_wall) - step
+                latency += max(0, round((expected - latency) / period)) * period
+            p.last_latency, p.last_wall, p.last_index = latency, wall, stamp.frame
             self._tick_latencies.append(latency)
             self._latency_seen += 1
             if self._latency_seen % self._latency_stride == 0:
