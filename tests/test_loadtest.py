@@ -223,3 +223,20 @@ async def test_keyframe_request_over_rtp_switches_replay_to_intra() -> None:
         track.stop()
         await sender_pc.close()
         await receiver_pc.close()
+
+
+def test_prometheus_text_is_parsed() -> None:
+    from sfu.loadtest.probe import parse_prometheus
+
+    text = (
+        "# HELP process_cpu_seconds_total CPU\n# TYPE process_cpu_seconds_total counter\n"
+        "process_cpu_seconds_total 12.5\n"
+        'sfu_participants{state="paired"} 8\n'
+        "sfu_pairs_made_total 3 1700000000000\n"
+        "garbage line\n"
+    )
+    assert parse_prometheus(text) == {
+        "process_cpu_seconds_total": 12.5,
+        'sfu_participants{state="paired"}': 8.0,
+        "sfu_pairs_made_total": 3.0,
+    }

@@ -229,7 +229,7 @@ def render(doc: dict[str, Any], per_client_limit: int = 20) -> str:
         f"generator: mean send lateness p95 {_fmt(lateness['p95'], ' ms', 1)}, skipped slots {s['generator_skipped_slots']}"
         + (f", busiest worker at {busiest * 100:.0f}% of a core" if busiest is not None else "")
         + (
-            " (the load generator is falling behind: use more --workers or fewer pairs)"
+            " (the load generator fell behind: this machine is short of CPU; use more --workers, fewer pairs, or another machine)"
             if s["generator_skipped_slots"] > 0.01 * max(1, s["generator_frames_sent"]) or (busiest or 0) > 0.85
             else ""
         )
