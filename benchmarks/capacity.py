@@ -112,15 +112,18 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[str
 
 def row(result: dict[str, Any], reference: Optional[dict[str, Any]]) -> list[str]:
     if result.get("failed"):
-        return [result["target"], "failed"] + [""] * 8
+        return [result["target"], "failed"] + [""] * 9
     s = result["summary"]
     server = s.get("server") or {}
     cpu = server.get("cpu_seconds_per_pair_second")
     per_frame = server.get("cpu_seconds", 0) / s["frames_received"] * 1000 if s["frames_received"] else None
     ratio = "-"
-    if reference and not reference.get("failed") and cpu:
-        ref = (reference["summary"].get("server") or {}).get("cpu_seconds_per_pair_second")
-        ratio = f"{ref / cpu:.2f}x" if ref else "-"
+    if reference and not reference.get("failed") and cpu and per_frame:
+        r = reference["summary"]
+        ref = (r.get("server") or {}).get("cpu_seconds_per_pair_second")
+        ref_frame = (r.get("server") or {}).get("cpu_seconds", 0) / r["frames_received"] * 1000 if r["frames_received"] else None
+        if ref and ref_frame:
+            ratio = f"{ref / cpu:.2f}x / {ref_frame / per_frame:.2f}x"
 
     def f(v: Optional[float], fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
@@ -134,6 +137,7 @@ def row(result: dict[str, Any], reference: Optional[dict[str, Any]]) -> list[str
         f"{f(s['latency_ms']['p50'], '.0f')} / {f(s['latency_ms']['p95'], '.0f')}",
         f"{f(s['next_to_first_frame_ms']['p50'], '.0f')} / {f(s['next_to_first_frame_ms']['p95'], '.0f')}",
         f"{f(s['paired_to_first_frame_ms']['p50'], '.0f')} / {f(s['paired_to_first_frame_ms']['p95'], '.0f')}",
+        f(server.get("rss_mb_peak"), ".0f"),
         str(sum(s["errors"].values())),
         ratio,
     ]
@@ -141,7 +145,8 @@ def row(result: dict[str, Any], reference: Optional[dict[str, Any]]) -> list[str
 
 def table(rows: list[list[str]]) -> str:
     header = ["target", "CPU ms/pair-s", "CPU ms/frame", "pairs/core", "fps p50", "latency ms p50/p95",
-              "Next->frame ms p50/p95", "paired->frame ms p50/p95", "errors", "vs reference"]
+              "Next->frame ms p50/p95", "paired->frame ms p50/p95", "RSS MB peak", "errors",
+              "reference CPU / this (per pair-s / per frame)"]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows])

@@ -79,7 +79,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         deadline = time.monotonic() + PREPARE_TIMEOUT_BASE + PREPARE_TIMEOUT_PER_CLIENT * max(len(g) for g in groups)
         ready = 0
         while ready < len(procs):
-            kind, index, payload = _get(channels, deadline)
+            kind, index, payload = _get(channels, deadline, procs)
             if kind == "ready":
                 ready += 1
                 result["prepare"].append(payload)
@@ -93,6 +93,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         metrics_before = fetch_metrics(options.metrics_url) if options.metrics_url else None
         _sample(options, samples, go)
         done = 0
+        finished: set[int] = set()
         last_printed = 0
         finish_deadline = end + FINISH_GRACE
         end_sampled = False
@@ -108,6 +109,11 @@ def run(options: RunOptions) -> dict[str, Any]:
             try:
                 kind, index, payload = channels.out.get(timeout=0.2)
             except queue.Empty:
+                for i, p in enumerate(procs):
+                    if i not in finished and p.exitcode not in (None, 0):
+                        finished.add(i)
+                        done += 1
+                        result["worker_errors"].append(f"worker {i} exited with code {p.exitcode}")
                 continue
             if kind == "tick":
                 row = timeline.add(payload)
@@ -117,13 +123,15 @@ def run(options: RunOptions) -> dict[str, Any]:
                 if row["workers"] == len(procs) and row["second"] > last_printed:
                     last_printed = row["second"]
                     say(_progress_line(row, plan))
-            elif kind == "done":
+            elif kind == "done" and index not in finished:
+                finished.add(index)
                 done += 1
                 result["clients"] += payload["clients"]
                 result.setdefault("generator", []).append(
                     {"worker": index, "cpu_seconds": payload.get("cpu_seconds"), "wall_seconds": payload.get("wall_seconds")}
                 )
-            elif kind == "failed":
+            elif kind == "failed" and index not in finished:
+                finished.add(index)
                 done += 1
                 result["worker_errors"].append(f"worker {index}: {payload['error']}")
         if not end_sampled:
@@ -149,11 +157,14 @@ def run(options: RunOptions) -> dict[str, Any]:
     return result
 
 
-def _get(channels: Channels, deadline: float) -> tuple[str, int, Any]:
+def _get(channels: Channels, deadline: float, procs: list) -> tuple[str, int, Any]:
     while True:
         try:
             return channels.out.get(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
         except queue.Empty:
+            dead = [i for i, p in enumerate(procs) if p.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(f"worker {dead[0]} exited with code {procs[dead[0]].exitcode} while preparing media")
             if time.monotonic() > deadline:
                 raise TimeoutError("workers did not finish preparing media in time") from None
 
