@@ -86,6 +86,13 @@ def summarize(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any
         summary["generator_cpu_seconds"] = sum(g["cpu_seconds"] for g in generator)
         summary["generator_busiest_worker_cpu"] = busiest  # fraction of one core
     summary["server"] = _server(result, pair_seconds, settings)
+    server = summary["server"]
+    if server and server.get("cpu_seconds") and summary["frames_received"]:
+        # Per delivered frame, and what that projects to if every client got the full frame rate:
+        # a server that falls behind delivers fewer frames, and so spends less CPU per pair-second.
+        per_frame = server["cpu_seconds"] / summary["frames_received"]
+        server["cpu_ms_per_frame"] = per_frame * 1000
+        server["projected_pairs_per_core_at_full_fps"] = 1.0 / (per_frame * 2 * settings["fps"])
     return summary
 
 
@@ -243,6 +250,12 @@ def render(doc: dict[str, Any], per_client_limit: int = 20) -> str:
                 f", {server['cpu_seconds_per_pair_second'] * 1000:.1f} ms CPU per pair-second"
                 f" -> ~{server['projected_pairs_per_core']:.1f} pairs per core"
                 if server.get("projected_pairs_per_core")
+                else ""
+            )
+            + (
+                f"; {server['cpu_ms_per_frame']:.2f} ms per delivered frame"
+                f" -> ~{server['projected_pairs_per_core_at_full_fps']:.1f} pairs per core at {doc['settings']['fps']} fps"
+                if server.get("cpu_ms_per_frame")
                 else ""
             )
             + (f", RSS {server['rss_mb_start']:.0f} -> peak {server['rss_mb_peak']:.0f} MB" if "rss_mb_peak" in server else "")
