@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import json
 import os
+import signal
 import socket
 import sys
 import urllib.error
@@ -183,6 +184,10 @@ def run(args: argparse.Namespace) -> int:
         f"{spec.bitrate // 1000} kbps, {settings['workers']} workers",
         flush=True,
     )
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)  # stop the workers on SIGTERM too
     try:
         result = run_load(options)
     except KeyboardInterrupt:
@@ -191,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
     except (RuntimeError, TimeoutError) as exc:
         print(f"sfu loadtest: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     doc = document(result, settings)
     print()
     print(render(doc))

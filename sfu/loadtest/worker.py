@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 import traceback
@@ -163,8 +164,9 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
         channels.out.put(
             ("ready", index, {"prepare_seconds": time.monotonic() - started, "encode_cpu_seconds": sum(l.encode_seconds for l in loops)})
         )
+        parent = os.getppid()
         while not channels.go.wait(0.2):
-            if channels.stop.is_set():
+            if channels.stop.is_set() or os.getppid() != parent:
                 channels.out.put(("done", index, {"clients": []}))
                 return
         go = channels.go_time.value
@@ -188,11 +190,13 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
 
 async def _run(index: int, slots: list[_Slot], plan: Plan, channels: Channels, go: float) -> dict:
     end = go + plan.duration
+    parent = os.getppid()
     rng = random.Random(plan.seed * 1000 + index)
     tasks = [asyncio.ensure_future(_client_life(slot, plan, end, rng.random())) for slot in slots]
     ticker = asyncio.ensure_future(_ticker(index, slots, channels, go, end))
     try:
-        while time.time() < end and not channels.stop.is_set():
+        # Until the planned end, the parent's stop, or the parent's death (never outlive it).
+        while time.time() < end and not channels.stop.is_set() and os.getppid() == parent:
             await asyncio.sleep(min(0.2, max(0.0, end - time.time())))
     finally:
         ticker.cancel()
