@@ -240,3 +240,11 @@ def test_prometheus_text_is_parsed() -> None:
         'sfu_participants{state="paired"}': 8.0,
         "sfu_pairs_made_total": 3.0,
     }
+
+
+def test_plot_without_matplotlib_fails_clearly(monkeypatch) -> None:
+    from sfu.loadtest.plot import PlotUnavailable, require_matplotlib
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(PlotUnavailable, match=r"pip install 'sfu\[loadtest\]'"):
+        require_matplotlib()
