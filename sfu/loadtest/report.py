@@ -164,7 +164,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = [" | ".join(str(c).ljust(w) for c, w in zip(header, widths))]
     lines.append("-+-".join("-" * w for w in widths))
     lines += [" | ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def render(doc: dict[str, Any], per_client_limit: int = 20) -> str:
