@@ -46,8 +46,10 @@ class Switch(MediaStreamTrack):
                 await asyncio.sleep(0.5)  # 2 fps of black while alone
                 frame = await self.blank.recv()
             else:
-                try:
-                    frame = await source.recv()
+                try:  # time-limited: a replaced (stopped) MediaRelay proxy never yields again
+                    frame = await asyncio.wait_for(source.recv(), 0.25)
+                except asyncio.TimeoutError:
+                    continue
                 except MediaStreamError:
                     self.source = None if self.source is source else self.source
                     continue

@@ -79,6 +79,7 @@ class LoadClient(HeadlessClient):
             recorder.sender,
             send_audio=audio is not None,
             host_addresses=host_addresses,
+            video_codecs=["video/VP8"],  # the replay loop is VP8: never let H.264 be negotiated
             video_track=video,
             audio_track=audio,
         )
