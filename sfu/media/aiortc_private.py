@@ -71,3 +71,16 @@ def set_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
             return await _original(component=component, addresses=chosen, timeout=timeout)
 
         connection.get_component_candidates = get_component_candidates
+
+
+def take_keyframe_request(sender: RTCRtpSender) -> bool:
+    """True once per keyframe request (PLI/FIR) received by ``sender`` since the last call.
+
+    aiortc only records the request in a private flag that its encode path reads; a track that
+    sends pre-encoded packets must read (and clear) it itself.
+    """
+    name = "_RTCRtpSender__force_keyframe"
+    requested = bool(getattr(sender, name, False))
+    if requested:
+        setattr(sender, name, False)
+    return requested
