@@ -140,12 +140,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_loadtest(sub: argparse._SubParsersAction) -> None:
+    from .loadtest import cli as loadtest
+
+    p = sub.add_parser(
+        "loadtest",
+        help="drive pairs of headless clients against a running server and measure it",
+        description="Load-test a running server: N pairs of headless clients sending pre-encoded "
+        "stamped video, with pairing, Next, fps, freezes, latency, loss and server CPU measured.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    loadtest.add_arguments(p)
+    p.set_defaults(func=loadtest.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sfu", description="Random 1:1 video chat server.")
     parser.add_argument("--version", action="version", version=f"sfu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_serve(sub)
+    _add_loadtest(sub)
     return parser
 
 

@@ -215,3 +215,16 @@ def selected_pairs(pc: RTCPeerConnection) -> list[dict[str, Any]]:
                 }
             )
     return chosen
+
+
+def take_keyframe_request(sender: RTCRtpSender) -> bool:
+    """True once per keyframe request (PLI/FIR) received by ``sender`` since the last call.
+
+    aiortc only records the request in a private flag that its encode path reads; a track that
+    sends pre-encoded packets must read (and clear) it itself.
+    """
+    name = "_RTCRtpSender__force_keyframe"
+    requested = bool(getattr(sender, name, False))
+    if requested:
+        setattr(sender, name, False)
+    return requested
