@@ -1,86 +1,82 @@
-"""Command line: ``sfu serve`` (and more subcommands as the product grows)."""
+"""Command line: ``sfu serve`` and ``sfu config``.
+
+Every setting of :class:`sfu.config.Config` is a flag, an ``SFU_*`` environment variable and a TOML
+key (see :mod:`sfu.config_load`); the command line wins over the environment, which wins over the file.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import Config, IceServer
+from .config import Config
+from .config_load import ConfigError, add_arguments, load, render_json, render_toml, settings, unknown_env
+
+#: Exit status for an unusable configuration (as argparse uses for bad usage).
+EXIT_CONFIG = 2
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    defaults = Config()
     p = sub.add_parser(
         "serve",
         help="run the server",
-        description="Run the random video chat server (browser client at /, signaling at /ws).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Run the random video chat server (browser client at /, signaling at /ws, "
+        "health at /healthz and /readyz, Prometheus metrics at /metrics). Each setting can also be "
+        "given as an SFU_* environment variable or a key in the --config TOML file; precedence: "
+        "command line > environment > file > default.",
     )
-    p.add_argument("--host", default=defaults.host, help="address to listen on for HTTP and WebSocket")
-    p.add_argument("--port", type=int, default=defaults.port, help="HTTP port")
-    p.add_argument(
-        "--media-address",
-        action="append",
-        default=[],
-        metavar="IP",
-        help="local address offered for media (repeatable); default: 127.0.0.1 when --host is "
-        "loopback, else every non-loopback interface",
-    )
-    p.add_argument(
-        "--ice-server",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="STUN/TURN URL for the server and its clients (repeatable); default: none, so nothing "
-        "is contacted outside this machine",
-    )
-    p.add_argument(
-        "--forwarding",
-        choices=["transcode"],
-        default=defaults.forwarding,
-        help="how media is forwarded between partners",
-    )
-    p.add_argument(
-        "--rematch-cooldown",
-        type=float,
-        default=defaults.rematch_cooldown,
-        metavar="SECONDS",
-        help="after Next, do not pair the same two people again for this long",
-    )
-    p.add_argument("--client-dir", type=Path, default=None, help="serve the browser client from here")
-    p.add_argument("--log-level", default=defaults.log_level, choices=["debug", "info", "warning", "error"])
+    add_arguments(p)
     p.set_defaults(func=_serve)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from .app import create_app
-
-    config = Config(
-        host=args.host,
-        port=args.port,
-        media_addresses=args.media_address,
-        ice_servers=[IceServer(urls=url) for url in args.ice_server],
-        forwarding=args.forwarding,
-        rematch_cooldown=args.rematch_cooldown,
-        client_dir=args.client_dir,
-        log_level=args.log_level,
+def _add_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="print the effective configuration",
+        description="Print the configuration `sfu serve` would use with the same flags, environment "
+        "and file, with the source of each value.",
     )
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if config.log_level != "debug":
-        for noisy in ("aioice", "aiortc"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    app = create_app(config)
-    print(f"sfu {__version__} on http://{config.host}:{config.port}", flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=5.0)
+    p.add_argument("--format", choices=["toml", "json"], default="toml", dest="output_format")
+    add_arguments(p)
+    p.set_defaults(func=_config)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, dict[str, str]]:
+    given = vars(args)
+    cli = {s.name: given[s.name] for s in settings() if s.name in given}
+    for warning in unknown_env():
+        print(f"sfu: warning: {warning}", file=sys.stderr)
+    return load(cli, config_file=given.get("config"))
+
+
+def _report(exc: ConfigError) -> int:
+    print(f"sfu: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _config(args: argparse.Namespace) -> int:
+    try:
+        config, sources = _load(args)
+    except ConfigError as exc:
+        return _report(exc)
+    print(render_json(config, sources) if args.output_format == "json" else render_toml(config, sources), end="")
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .runner import TlsError, run
+
+    try:
+        config, _ = _load(args)
+        return run(config)
+    except ConfigError as exc:
+        return _report(exc)
+    except TlsError as exc:
+        return _report(ConfigError([str(exc)]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_serve(sub)
+    _add_config(sub)
     return parser
 
 
