@@ -7,6 +7,7 @@ they still exist, and ``tests/test_aiortc_private.py`` fails loudly if an aiortc
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Sequence
 
 import aioice
@@ -71,3 +72,27 @@ def set_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
             return await _original(component=component, addresses=chosen, timeout=timeout)
 
         connection.get_component_candidates = get_component_candidates
+
+
+async def close_peer_connection(pc: RTCPeerConnection) -> None:
+    """``pc.close()``, also after an offer that was only half applied.
+
+    aiortc 1.16's ``close()`` raises AttributeError when ``setRemoteDescription`` failed after creating
+    a transceiver but before giving it a transport; it then leaves the other transports (UDP sockets)
+    open and its "closed" future unresolved. Finish the job here.
+    """
+    try:
+        await pc.close()
+        return
+    except AttributeError:
+        pass
+    for transceiver in pc.getTransceivers():
+        for transport in (transceiver.receiver.transport, transceiver.sender.transport):
+            if transport is None:
+                continue
+            await transport.stop()
+            await transport.transport.stop()
+    pc.remove_all_listeners()
+    closed = getattr(pc, "_RTCPeerConnection__isClosed", None)
+    if isinstance(closed, asyncio.Future) and not closed.done():
+        closed.set_result(True)

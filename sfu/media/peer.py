@@ -18,6 +18,7 @@ from . import aiortc_private
 from .feed import Feed
 from .forwarding import Forwarding
 from .outbound import OutboundTrack
+from .sdp_guard import check_offer
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class PeerMedia:
     async def accept(self, offer_sdp: str) -> str:
         """Apply a complete SDP offer; return the complete SDP answer."""
         try:
+            check_offer(offer_sdp)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             for transceiver in self.pc.getTransceivers():
                 kind = transceiver.kind
@@ -113,4 +115,4 @@ class PeerMedia:
             sink.stop()
         for feed in self.feeds.values():
             await feed.close()
-        await self.pc.close()
+        await aiortc_private.close_peer_connection(self.pc)
