@@ -293,8 +293,12 @@ class Server:
             count = len(self.sessions)
             if count != self._online_sent:
                 self._online_sent = count
-                for session in list(self.sessions.values()):
-                    session.send({"type": "online", "count": count})
+                self._send_all({"type": "online", "count": count})
+
+    def _send_all(self, message: dict) -> None:
+        # A helper, so no background loop keeps a reference to a finished session between rounds.
+        for session in list(self.sessions.values()):
+            session.send(message)
 
     async def _expire_cooldowns(self) -> None:
         while True:
@@ -308,28 +312,33 @@ class Server:
         """Close half-open and idle sessions (error ``timeout``)."""
         while True:
             await asyncio.sleep(0.5)
-            now = time.monotonic()
-            for session in list(self.sessions.values()):
-                if session.media is not None and session.media.pc.connectionState == "connected":
-                    self.limits.media_connected(session.id)
-                active = self.matchmaker.state(session.id) is not PairingState.IDLE
-                why = self.limits.overdue(session.id, now, active=active)
-                if why is None:
-                    continue
-                self.limits.closed(session.id)  # decided once
-                log.info("session %s: timeout (%s)", session.id, why, extra={"event": "timeout", "session": session.id})
-                session.send(error("timeout", why))
-                task = asyncio.ensure_future(session.flush_and_close(1008, b"timeout"))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+            self._enforce_once(time.monotonic())
+
+    def _enforce_once(self, now: float) -> None:
+        for session in list(self.sessions.values()):
+            if session.media is not None and session.media.pc.connectionState == "connected":
+                self.limits.media_connected(session.id)
+            active = self.matchmaker.state(session.id) is not PairingState.IDLE
+            why = self.limits.overdue(session.id, now, active=active)
+            if why is None:
+                continue
+            self.limits.closed(session.id)  # decided once
+            log.info("session %s: timeout (%s)", session.id, why, extra={"event": "timeout", "session": session.id})
+            session.send(error("timeout", why))
+            task = asyncio.ensure_future(session.flush_and_close(1008, b"timeout"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def _sample_media(self) -> None:
         """Count bytes and packets sent to participants (for /metrics)."""
         while True:
             await asyncio.sleep(self.config.stats_interval)
-            for session in list(self.sessions.values()):
-                if session.media is not None and not session.closed:
-                    await self.metrics.sample_media(session.id, session.media.pc)
+            await self._sample_once()
+
+    async def _sample_once(self) -> None:
+        for session in list(self.sessions.values()):
+            if session.media is not None and not session.closed:
+                await self.metrics.sample_media(session.id, session.media.pc)
 
     async def _watch_loop(self, interval: float = 0.25) -> None:
         """Measure how late the event loop runs a timer: the server's own responsiveness."""

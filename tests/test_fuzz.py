@@ -39,7 +39,7 @@ SERVER_TYPES = {"welcome", "answer", "waiting", "paired", "partner_left", "idle"
 ALLOWED_CLOSE = {1007, 1008, 1009}
 MAX_MESSAGE = 4096
 HARD_MESSAGE = 64 * 1024
-EXAMPLES = int(os.environ.get("SFU_FUZZ_EXAMPLES", "1"))  # multiplier for longer local runs
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1"))  # multiplier for longer local runs
 
 
 def documented_error_codes() -> set[str]:
