@@ -39,6 +39,7 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
         "and file, with the source of each value.",
     )
     p.add_argument("--format", choices=["toml", "json"], default="toml", dest="output_format")
+    p.add_argument("--show-secrets", action="store_true", help="print credentials instead of ********")
     add_arguments(p)
     p.set_defaults(func=_config)
 
@@ -63,7 +64,8 @@ def _config(args: argparse.Namespace) -> int:
         config, sources = _load(args)
     except ConfigError as exc:
         return _report(exc)
-    print(render_json(config, sources) if args.output_format == "json" else render_toml(config, sources), end="")
+    render = render_json if args.output_format == "json" else render_toml
+    print(render(config, sources, reveal_secrets=args.show_secrets), end="")
     return 0
 
 

@@ -335,13 +335,25 @@ def _display(s: Setting, value: Any) -> str:
     return str(plain).lower() if isinstance(plain, bool) else str(plain)
 
 
-def _mask(s: Setting, value: Any) -> Any:
-    return "********" if s.secret and value not in (None, "") else value
+_SECRET_KEYS = ("credential", "password", "secret")
 
 
-def render_json(config: Config, sources: Mapping[str, str]) -> str:
+def _mask(s: Setting, value: Any, reveal: bool = False) -> Any:
+    if reveal:
+        return value
+    if s.secret and value not in (None, ""):
+        return "********"
+    if isinstance(value, list):
+        return [
+            {k: ("********" if k in _SECRET_KEYS and v else v) for k, v in item.items()} if isinstance(item, dict) else item
+            for item in value
+        ]
+    return value
+
+
+def render_json(config: Config, sources: Mapping[str, str], reveal_secrets: bool = False) -> str:
     out = {
-        s.name: {"value": _mask(s, _plain(getattr(config, s.name))), "source": sources.get(s.name, "default")}
+        s.name: {"value": _mask(s, _plain(getattr(config, s.name)), reveal_secrets), "source": sources.get(s.name, "default")}
         for s in settings()
     }
     return json.dumps(out, indent=2)
@@ -361,10 +373,10 @@ def _toml_value(value: Any) -> str:
     raise TypeError(type(value))
 
 
-def render_toml(config: Config, sources: Mapping[str, str]) -> str:
+def render_toml(config: Config, sources: Mapping[str, str], reveal_secrets: bool = False) -> str:
     lines = ["# Effective sfu configuration; each value's source is in the comment."]
     for s in settings():
-        value = _mask(s, _plain(getattr(config, s.name)))
+        value = _mask(s, _plain(getattr(config, s.name)), reveal_secrets)
         source = sources.get(s.name, "default")
         if value is None:
             lines.append(f"# {s.name} is unset  # {source}")

@@ -56,8 +56,11 @@ def run(config: Config) -> int:
         log.info("shutting down", extra={"event": "shutdown"})
 
     app.on_shutdown.insert(0, arm_hard_exit)
-    scheme = "https" if context else "http"
-    print(f"sfu {__version__} on {scheme}://{config.host}:{config.port}", flush=True)
+    url = f"{'https' if context else 'http'}://{config.host}:{config.port}"
+    if config.log_format == "json":
+        log.info("sfu %s on %s", __version__, url, extra={"event": "listening", "url": url})
+    else:
+        print(f"sfu {__version__} on {url}", flush=True)
     web.run_app(
         app,
         host=config.host,

@@ -134,6 +134,15 @@ def test_config_command_prints_sources(tmp_path: Path) -> None:
 def test_rendered_toml_round_trips_every_type(tmp_path: Path) -> None:
     config = Config(ice_servers=[IceServer("turn:t.example:3478?transport=tcp", "u", "p")], media_addresses=["10.0.0.1"])
     path = tmp_path / "c.toml"
-    path.write_text(render_toml(config, {}))
+    path.write_text(render_toml(config, {}, reveal_secrets=True))
     loaded, _ = load({}, env={}, config_file=path)
     assert loaded == config
+
+
+def test_config_command_masks_credentials(tmp_path: Path) -> None:
+    toml = tmp_path / "sfu.toml"
+    toml.write_text('ice_servers = [{urls = "turn:t.example", username = "u", credential = "hunter2"}]\n')
+    result = sfu("config", "--config", str(toml))
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stdout and 'username = "u"' in result.stdout
+    assert "hunter2" in sfu("config", "--config", str(toml), "--show-secrets").stdout

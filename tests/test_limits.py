@@ -156,3 +156,20 @@ async def test_idle_timeout_spares_waiting_participants() -> None:
         finally:
             await idle.close()
             await waiting.close()
+
+
+async def test_draining_server_is_not_ready_and_refuses_newcomers() -> None:
+    async with running(cfg()) as srv:
+        s = await RawSocket.open(srv.ws_url)
+        await s.until(lambda m: m["type"] == "welcome")
+        await srv.server.shutdown()
+        seen = await s.closed()
+        assert seen[-1]["code"] == "shutting_down"
+        status, body = await get_json(srv.url + "/readyz")
+        assert (status, body["reason"]) == (503, "draining")
+        status, body = await get_json(srv.url + "/healthz")
+        assert (status, body["status"]) == (200, "draining")  # alive, just not taking anyone
+        late = await RawSocket.open(srv.ws_url)
+        assert [m["code"] for m in await late.closed()] == ["shutting_down"]
+        for sock in (s, late):
+            await sock.close()

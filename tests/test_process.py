@@ -107,7 +107,12 @@ async def test_sigterm_drains_clients_and_exits_in_bounds(processes: list[Proces
     assert took < drain + 5.0 + 5.0, took  # drain budget + hard-exit grace + process start-up slack
     print(f"\nSIGTERM to exit: {took:.2f} s (drain timeout {drain} s), exit code {rc}")
     assert "Traceback" not in log
-    lines = [line for line in log.splitlines() if line.startswith("{")]
+    lines = log.splitlines()
+    assert all(line.startswith("{") for line in lines), [l for l in lines if not l.startswith("{")][:3]
+    assert not [line for line in lines if "127.0.0.1" in line and '"listening"' not in line]  # addresses hashed
+    assert not [line for line in lines if "v=0" in line or "a=fingerprint" in line]  # no SDP
+    connected = [json.loads(line) for line in lines if '"connected"' in line]
+    assert len(connected) == 3 and all(c["client"].startswith("ip-") for c in connected)
     events = [json.loads(line).get("event") for line in lines]
     assert "shutdown" in events and "draining" in events and "stopped" in events
     assert events.count("ended") == 3
