@@ -102,7 +102,9 @@ class Arena:
             msg = await self.ws.receive(timeout=60)
             if msg.type != aiohttp.WSMsgType.TEXT:
                 assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING), msg
-                code = self.ws.close_code or 0
+                # The code the server sent; ws.close_code says 1006 when our close reply could not be
+                # written because the server had already dropped the connection.
+                code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE else (self.ws.close_code or 0)
                 assert code in ALLOWED_CLOSE, f"closed with {code}"
                 self.closes[code] = self.closes.get(code, 0) + 1
                 return False
