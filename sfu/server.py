@@ -275,16 +275,18 @@ class Server:
                     session.send({"type": "idle"})
 
     async def _end(self, session: Session, reason: str) -> None:
-        if self.sessions.get(session.id) is session:
-            self._apply(self.matchmaker.leave(session.id, time.monotonic()))
-            del self.sessions[session.id]
-            self.addresses.release(session.remote)
-            self.limits.closed(session.id)
-            log.info("session %s ended: %s", session.id, reason, extra={"event": "ended", "session": session.id})
-            if session.media is not None:
-                await self.metrics.sample_media(session.id, session.media.pc)  # what it sent last
-            self.metrics.forget(session.id)
-        await session.close()
+        try:
+            if self.sessions.get(session.id) is session:
+                self._apply(self.matchmaker.leave(session.id, time.monotonic()))
+                del self.sessions[session.id]
+                self.addresses.release(session.remote)
+                self.limits.closed(session.id)
+                log.info("session %s ended: %s", session.id, reason, extra={"event": "ended", "session": session.id})
+                if session.media is not None:
+                    await self.metrics.sample_media(session.id, session.media.pc)  # what it sent last
+                self.metrics.forget(session.id)
+        finally:
+            await session.close()
 
     # -- background ------------------------------------------------------------------------------
     async def _broadcast_online(self) -> None:
@@ -312,7 +314,10 @@ class Server:
         """Close half-open and idle sessions (error ``timeout``)."""
         while True:
             await asyncio.sleep(0.5)
-            self._enforce_once(time.monotonic())
+            try:
+                self._enforce_once(time.monotonic())
+            except Exception:
+                log.exception("limits sweep failed")
 
     def _enforce_once(self, now: float) -> None:
         for session in list(self.sessions.values()):
@@ -333,7 +338,10 @@ class Server:
         """Count bytes and packets sent to participants (for /metrics)."""
         while True:
             await asyncio.sleep(self.config.stats_interval)
-            await self._sample_once()
+            try:
+                await self._sample_once()
+            except Exception:
+                log.exception("media statistics sweep failed")
 
     async def _sample_once(self) -> None:
         for session in list(self.sessions.values()):
