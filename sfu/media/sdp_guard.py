@@ -20,6 +20,11 @@ def check_offer(sdp: str) -> None:
         description = SessionDescription.parse(sdp)
     except Exception as exc:  # the parser raises many types on garbage
         raise BadOffer(f"unreadable SDP ({type(exc).__name__})") from None
+    kinds = [media.kind for media in description.media]
+    if "audio" not in kinds and "video" not in kinds:
+        raise BadOffer("no audio or video section")
+    if kinds.count("audio") > 1 or kinds.count("video") > 1:
+        raise BadOffer("more than one audio or video section")
     mids = [media.rtp.muxId for media in description.media]
     if len(set(mids)) != len(mids):
         raise BadOffer("duplicate media ids")
