@@ -47,7 +47,8 @@ def setting(
     secret: bool = False,
 ) -> Any:
     """A documented setting. ``flag`` overrides the derived ``--field-name``; ``min``/``max`` are
-    checked at start; ``secret`` values are masked by ``sfu config``."""
+    checked at start; ``secret`` values (and fields named like ``*secret*``, ``*password*``,
+    ``*credential*``) are masked by ``sfu config``."""
     metadata = {
         "help": help,
         "flag": flag,

@@ -341,7 +341,7 @@ _SECRET_KEYS = ("credential", "password", "secret")
 def _mask(s: Setting, value: Any, reveal: bool = False) -> Any:
     if reveal:
         return value
-    if s.secret and value not in (None, ""):
+    if (s.secret or any(key in s.name for key in _SECRET_KEYS)) and value not in (None, ""):
         return "********"
     if isinstance(value, list):
         return [
