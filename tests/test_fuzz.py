@@ -319,11 +319,14 @@ def streaming_check(arena: Arena, since: float) -> None:
     """Both clients got their partner's stamped frames during the fuzzing, and only those."""
     assert arena.a is not None and arena.b is not None
     for client, partner in ((arena.a, 102), (arena.b, 101)):
-        fresh = [f for f in client.frames_since(since) if f.stamp is not None]
-        assert fresh, f"client {client.sender_id} received no frames while fuzzing"
-        assert {f.stamp.sender for f in fresh} == {partner}
         arena.run(client.wait_frame_from(partner, since=time.monotonic(), timeout=30))
-        assert not client.socket_closed
+        fresh = [f for f in client.frames_since(since) if f.stamp is not None]
+        assert len(fresh) >= 2, f"client {client.sender_id} received no frames while fuzzing"
+        assert {f.stamp.sender for f in fresh} == {partner}
+        frames = [f.stamp.frame for f in fresh]
+        assert frames == sorted(frames), "frames arrived out of order"
+        assert not client.socket_closed and not client.messages("partner_left")
+    print(f"streaming: {len(arena.a.frames_since(since))} and {len(arena.b.frames_since(since))} frames received meanwhile")
 
 
 def report(arena: Arena, name: str, started: float) -> None:

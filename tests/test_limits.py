@@ -87,7 +87,7 @@ async def test_per_address_connection_rate_and_forwarded_for() -> None:
 
 
 async def test_message_rate_size_and_chat_length() -> None:
-    config = cfg(message_rate=1.0, message_burst=5, max_message_bytes=1000, max_chat_length=10)
+    config = cfg(message_rate=0.5, message_burst=5, max_message_bytes=1000, max_chat_length=10)
     async with running(config) as srv:
         s = await RawSocket.open(srv.ws_url)
         await s.until(lambda m: m["type"] == "online")
@@ -99,9 +99,9 @@ async def test_message_rate_size_and_chat_length() -> None:
             await s.send({"type": "stop"})
         replies = [await s.until(lambda m: m["type"] in ("idle", "error")) for _ in range(20)]
         codes = [m.get("code", m["type"]) for m in replies]
-        assert codes.count("rate_limited") >= 14, codes  # burst of 5 (2 used) + ~1/s refill
+        assert codes.count("rate_limited") >= 12, codes  # burst of 5 (2 used) + one token per 2 s
         assert set(codes) <= {"idle", "rate_limited"}
-        await asyncio.sleep(1.5)  # the bucket refills; the connection stayed open
+        await asyncio.sleep(2.5)  # the bucket refills; the connection stayed open
         await s.send({"type": "stop"})
         assert (await s.until(lambda m: m["type"] in ("idle", "error")))["type"] == "idle"
         await s.close()
@@ -138,14 +138,13 @@ async def test_ice_never_connects_timeout() -> None:
 
 
 async def test_idle_timeout_spares_waiting_participants() -> None:
-    async with running(cfg(idle_timeout=1.5)) as srv:
+    async with running(cfg(idle_timeout=3.0)) as srv:
         idle = HeadlessClient(srv.url, 1, send_video=False)
         waiting = HeadlessClient(srv.url, 2, send_video=False)
         try:
-            await idle.connect()
             await waiting.connect()
-            await waiting.wait_connected()
             await waiting.start()
+            await idle.connect()
             await waiting.expect("waiting")
             error = await idle.expect("error", timeout=20)
             assert error["code"] == "timeout" and "idle" in error["message"]
