@@ -26,15 +26,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Process:
-    def __init__(self, args: list[str], log: Path, scheme: str = "http") -> None:
+    def __init__(self, args: list[str], log: Path, scheme: str = "http", env: dict[str, str] | None = None) -> None:
+        """``sfu serve`` on a free loopback port, given as flags or (with ``env``) as SFU_HOST/SFU_PORT."""
         self.port = free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = log
         self._out = open(log, "w")
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("SFU_")}
+        if env is None:
+            args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
+        else:
+            clean.update(env, SFU_HOST="127.0.0.1", SFU_PORT=str(self.port))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+            [sys.executable, "-m", "sfu", "serve", *args],
             cwd=ROOT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SFU_")},
+            env=clean,
             stdout=self._out,
             stderr=subprocess.STDOUT,
         )
@@ -182,3 +188,22 @@ def test_unusable_certificate_is_a_configuration_problem(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "tls_cert/tls_key: cannot load" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_environment_configures_a_real_server(processes: list[Process], tmp_path: Path) -> None:
+    """SFU_* variables reach the running server: a participant cap of 1, visible in /metrics."""
+    p = Process([], tmp_path / "serve.log", env={"SFU_MAX_PARTICIPANTS": "1"})
+    processes.append(p)
+    await p.wait_ready()
+    async with aiohttp.ClientSession() as http:
+        first = await http.ws_connect(p.url + "/ws")
+        assert (await first.receive_json(timeout=10))["type"] == "welcome"
+        second = await http.ws_connect(p.url + "/ws")
+        refused = await second.receive_json(timeout=10)
+        assert refused["code"] == "server_full"
+        async with http.get(p.url + "/readyz") as response:
+            assert response.status == 503
+        async with http.get(p.url + "/metrics") as response:
+            assert 'sfu_errors_total{code="server_full"} 1.0' in await response.text()
+        await first.close()
+        await second.close()
