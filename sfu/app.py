@@ -1,4 +1,4 @@
-"""The aiohttp application: browser client, signaling WebSocket and health check."""
+"""The aiohttp application: browser client, signaling WebSocket, health checks and metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .config import Config
 from .media import aiortc_private
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .server import Server
 
 SERVER = web.AppKey("server", Server)
@@ -34,6 +35,18 @@ async def _index(request: web.Request) -> web.FileResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVER].status())
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """200 while a new participant would be accepted; 503 while draining or full."""
+    server = request.app[SERVER]
+    ready, reason = server.readiness()
+    return web.json_response({"ready": ready, "reason": reason}, status=200 if ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = request.app[SERVER].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def _ws(request: web.Request) -> web.StreamResponse:
@@ -62,6 +75,9 @@ def create_app(config: Config) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", _ws)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    if config.metrics:
+        app.router.add_get("/metrics", _metrics)
     app.router.add_get("/", _index)
     app.router.add_static("/", app[CLIENT_DIR])
     return app

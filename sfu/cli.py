@@ -1,143 +1,84 @@
-"""Command line: ``sfu serve`` (and more subcommands as the product grows)."""
+"""Command line: ``sfu serve``, ``sfu config`` and ``sfu loadtest``.
+
+Every setting of :class:`sfu.config.Config` is a flag, an ``SFU_*`` environment variable and a TOML
+key (see :mod:`sfu.config_load`); the command line wins over the environment, which wins over the file.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import Config, IceServer
+from .config import Config
+from .config_load import ConfigError, add_arguments, load, render_json, render_toml, settings, unknown_env
+
+#: Exit status for an unusable configuration (as argparse uses for bad usage).
+EXIT_CONFIG = 2
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    defaults = Config()
     p = sub.add_parser(
         "serve",
         help="run the server",
-        description="Run the random video chat server (browser client at /, signaling at /ws).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Run the random video chat server (browser client at /, signaling at /ws, "
+        "health at /healthz and /readyz, Prometheus metrics at /metrics). Each setting can also be "
+        "given as an SFU_* environment variable or a key in the --config TOML file; precedence: "
+        "command line > environment > file > default.",
     )
-    p.add_argument("--host", default=defaults.host, help="address to listen on for HTTP and WebSocket")
-    p.add_argument("--port", type=int, default=defaults.port, help="HTTP port")
-    p.add_argument(
-        "--media-address",
-        action="append",
-        default=[],
-        metavar="IP",
-        help="local address offered for media (repeatable); default: 127.0.0.1 when --host is "
-        "loopback and --public-ip is not given, else every non-loopback interface",
-    )
-    p.add_argument(
-        "--ice-server",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="STUN/TURN URL for the server and its clients (repeatable); default: none, so nothing "
-        "is contacted outside this machine",
-    )
-    p.add_argument(
-        "--public-ip",
-        default=None,
-        metavar="IP",
-        help="announce this address in place of the local one (server behind 1:1 NAT, e.g. a cloud VM)",
-    )
-    p.add_argument(
-        "--port-range",
-        type=parse_port_range,
-        default=None,
-        metavar="MIN-MAX",
-        help="UDP ports for media (one per participant and media address); default: any",
-    )
-    p.add_argument(
-        "--turn-url",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="TURN URL handed to clients with per-client credentials from --turn-secret (repeatable), "
-        "e.g. turn:turn.example.org:3478?transport=tcp or turns:turn.example.org:443?transport=tcp",
-    )
-    p.add_argument("--turn-secret", default=None, metavar="SECRET", help="coturn static-auth-secret")
-    p.add_argument(
-        "--turn-secret-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="read the coturn static-auth-secret from this file (keeps it out of the process list)",
-    )
-    p.add_argument(
-        "--turn-ttl",
-        type=int,
-        default=defaults.turn_ttl,
-        metavar="SECONDS",
-        help="lifetime of the TURN credentials given to each client (longer than a visit)",
-    )
-    p.add_argument(
-        "--forwarding",
-        choices=["transcode"],
-        default=defaults.forwarding,
-        help="how media is forwarded between partners",
-    )
-    p.add_argument(
-        "--rematch-cooldown",
-        type=float,
-        default=defaults.rematch_cooldown,
-        metavar="SECONDS",
-        help="after Next, do not pair the same two people again for this long",
-    )
-    p.add_argument("--client-dir", type=Path, default=None, help="serve the browser client from here")
-    p.add_argument("--log-level", default=defaults.log_level, choices=["debug", "info", "warning", "error"])
+    add_arguments(p)
     p.set_defaults(func=_serve)
 
 
-def parse_port_range(text: str) -> tuple[int, int]:
-    """``"MIN-MAX"`` -> ``(MIN, MAX)``, both inclusive, within 1024-65535."""
+def _add_config(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "config",
+        help="print the effective configuration",
+        description="Print the configuration `sfu serve` would use with the same flags, environment "
+        "and file, with the source of each value.",
+    )
+    p.add_argument("--format", choices=["toml", "json"], default="toml", dest="output_format")
+    p.add_argument("--show-secrets", action="store_true", help="print credentials instead of ********")
+    add_arguments(p)
+    p.set_defaults(func=_config)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, dict[str, str]]:
+    given = vars(args)
+    cli = {s.name: given[s.name] for s in settings() if s.name in given}
+    for warning in unknown_env():
+        print(f"sfu: warning: {warning}", file=sys.stderr)
+    return load(cli, config_file=given.get("config"))
+
+
+def _report(exc: ConfigError) -> int:
+    print(f"sfu: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _config(args: argparse.Namespace) -> int:
     try:
-        low, high = (int(part) for part in text.split("-", 1))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN-MAX, got {text!r}") from None
-    if not 1024 <= low <= high <= 65535:
-        raise argparse.ArgumentTypeError(f"expected 1024 <= MIN <= MAX <= 65535, got {text!r}")
-    return low, high
+        config, sources = _load(args)
+    except ConfigError as exc:
+        return _report(exc)
+    render = render_json if args.output_format == "json" else render_toml
+    print(render(config, sources, reveal_secrets=args.show_secrets), end="")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from .runner import TlsError, run
 
-    from .app import create_app
-
-    config = Config(
-        host=args.host,
-        port=args.port,
-        media_addresses=args.media_address,
-        ice_servers=[IceServer(urls=url) for url in args.ice_server],
-        public_ip=args.public_ip,
-        media_port_min=args.port_range[0] if args.port_range else 0,
-        media_port_max=args.port_range[1] if args.port_range else 0,
-        turn_urls=args.turn_url,
-        turn_secret=args.turn_secret_file.read_text().strip() if args.turn_secret_file else args.turn_secret,
-        turn_ttl=args.turn_ttl,
-        forwarding=args.forwarding,
-        rematch_cooldown=args.rematch_cooldown,
-        client_dir=args.client_dir,
-        log_level=args.log_level,
-    )
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if config.log_level != "debug":
-        for noisy in ("aioice", "aiortc"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        app = create_app(config)
-    except ValueError as exc:  # inconsistent settings
-        print(f"sfu serve: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"sfu {__version__} on http://{config.host}:{config.port}", flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None, shutdown_timeout=5.0)
-    return 0
+        config, _ = _load(args)
+        return run(config)
+    except ConfigError as exc:
+        return _report(exc)
+    except TlsError as exc:
+        return _report(ConfigError([str(exc)]))
 
 
 def _add_loadtest(sub: argparse._SubParsersAction) -> None:
@@ -160,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_serve(sub)
+    _add_config(sub)
     _add_loadtest(sub)
     return parser
 

@@ -1,11 +1,16 @@
-"""Server configuration: one dataclass, safe defaults (loopback only, nothing leaves the machine)."""
+"""Server configuration: one dataclass, safe defaults (loopback only, nothing leaves the machine).
+
+Every field is one setting. Its ``metadata`` (see :func:`setting`) documents it; the loader in
+:mod:`sfu.config_load` derives the command-line flag, the ``SFU_<NAME>`` environment variable and the
+TOML key from the field, so a new setting needs only a new field here.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from aiortc import RTCIceServer
 
@@ -29,39 +34,139 @@ class IceServer:
         return out
 
 
+def setting(
+    default: Any = None,
+    help: str = "",
+    *,
+    factory: Any = None,
+    flag: Optional[str] = None,
+    metavar: Optional[str] = None,
+    choices: Optional[list[str]] = None,
+    min: Optional[float] = None,
+    max: Optional[float] = None,
+    secret: bool = False,
+) -> Any:
+    """A documented setting. ``flag`` overrides the derived ``--field-name``; ``min``/``max`` are
+    checked at start; ``secret`` values (and fields named like ``*secret*``, ``*password*``,
+    ``*credential*``) are masked by ``sfu config``."""
+    metadata = {
+        "help": help,
+        "flag": flag,
+        "metavar": metavar,
+        "choices": choices,
+        "min": min,
+        "max": max,
+        "secret": secret,
+    }
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class Config:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    #: Addresses offered for media (host candidates). Empty: 127.0.0.1 when ``host`` is loopback
-    #: and no ``public_ip`` is set, otherwise every non-loopback interface.
-    media_addresses: list[str] = field(default_factory=list)
-    #: ICE servers, for the server and its clients. Empty by default: no STUN or TURN is contacted.
-    ice_servers: list[IceServer] = field(default_factory=list)
-    #: Address announced in place of the private one in the server's host candidates (1:1 NAT,
-    #: e.g. a cloud VM). ``None``: announce the local address as it is.
-    public_ip: Optional[str] = None
-    #: UDP ports for the server's media sockets (both inclusive); 0: any port the system picks.
-    media_port_min: int = 0
-    media_port_max: int = 0
-    #: TURN URLs handed to clients with credentials minted per client from ``turn_secret``
-    #: (coturn ``use-auth-secret``), valid for ``turn_ttl`` seconds.
-    turn_urls: list[str] = field(default_factory=list)
-    turn_secret: Optional[str] = None
-    turn_ttl: int = 86400
-    forwarding: str = "transcode"
-    #: Seconds during which a participant who pressed Next is not paired back with the same partner.
-    rematch_cooldown: float = 5.0
-    #: Messages over this many bytes are refused with ``message_too_large``.
-    max_message_bytes: int = 64 * 1024
-    #: Frames over this many bytes close the socket (WebSocket code 1009).
-    hard_message_bytes: int = 1024 * 1024
-    max_chat_length: int = 1000
-    #: Seconds between two ``online`` broadcasts.
-    online_interval: float = 1.0
-    #: Where the browser client lives; ``None`` finds it beside the package.
-    client_dir: Optional[Path] = None
-    log_level: str = "info"
+    host: str = setting("127.0.0.1", "address to listen on for HTTP and WebSocket")
+    port: int = setting(8080, "HTTP(S) port (0: any free port)", min=0, max=65535)
+    media_addresses: list[str] = setting(
+        factory=list,
+        flag="--media-address",
+        metavar="IP",
+        help="local address offered for media (repeatable; comma-separated in the environment); "
+        "default: 127.0.0.1 when --host is loopback, else every non-loopback interface",
+    )
+    ice_servers: list[IceServer] = setting(
+        factory=list,
+        flag="--ice-server",
+        metavar="URL",
+        help="STUN/TURN URL for the server and its clients (repeatable); default: none, so nothing "
+        "is contacted outside this machine",
+    )
+    public_ip: Optional[str] = setting(
+        None,
+        "announce this address in place of the local one (server behind 1:1 NAT, e.g. a cloud VM); "
+        "media then also leaves loopback",
+        metavar="IP",
+    )
+    port_range: Optional[str] = setting(
+        None, "UDP ports for media, MIN-MAX (one per participant and media address); default: any",
+        metavar="MIN-MAX",
+    )
+    turn_urls: list[str] = setting(
+        factory=list,
+        flag="--turn-url",
+        metavar="URL",
+        help="TURN URL handed to clients with per-client credentials from --turn-secret (repeatable), "
+        "e.g. turn:turn.example.org:3478?transport=tcp or turns:turn.example.org:443?transport=tcp",
+    )
+    turn_secret: Optional[str] = setting(None, "coturn static-auth-secret (use-auth-secret)", secret=True)
+    turn_secret_file: Optional[Path] = setting(
+        None, "read the coturn static-auth-secret from this file (keeps it out of the process list)",
+        metavar="PATH",
+    )
+    turn_ttl: int = setting(86400, "lifetime of the TURN credentials given to each client, in seconds", min=1)
+    forwarding: str = setting("transcode", "how media is forwarded between partners", choices=["transcode"])
+    rematch_cooldown: float = setting(
+        5.0, "after Next, do not pair the same two people again for this many seconds", min=0, metavar="SECONDS"
+    )
+    max_message_bytes: int = setting(
+        64 * 1024, "signaling messages over this many bytes are refused (message_too_large)", min=64
+    )
+    hard_message_bytes: int = setting(
+        1024 * 1024, "signaling frames over this many bytes close the socket (WebSocket code 1009)", min=64
+    )
+    max_chat_length: int = setting(1000, "longest chat message, in characters", min=1)
+    online_interval: float = setting(1.0, "seconds between two 'online' broadcasts", min=0.05, metavar="SECONDS")
+    client_dir: Optional[Path] = setting(None, "serve the browser client from this directory")
+    log_level: str = setting("info", "log level", choices=["debug", "info", "warning", "error"])
+    log_format: str = setting("text", "log line format: text, or one JSON object per line", choices=["text", "json"])
+    log_client_addresses: bool = setting(
+        False, "log full client IP addresses (default: a short keyed hash that only links one visit's lines)"
+    )
+    # -- limits (see sfu/limits.py) --------------------------------------------------------------
+    max_participants: int = setting(
+        200, "most people connected at once; more get server_full (0: no limit)", min=0
+    )
+    ip_max_connections: int = setting(
+        20, "most WebSocket connections open at once from one client address (0: no limit)", min=0
+    )
+    ip_connection_rate: float = setting(
+        2.0, "new connections per second allowed from one client address, on average", min=0.001
+    )
+    ip_connection_burst: int = setting(20, "new connections one client address may open in a burst", min=1)
+    ip_limits_exempt: list[str] = setting(
+        factory=lambda: ["127.0.0.1", "::1"],
+        metavar="IP",
+        help="client addresses the per-address limits do not apply to (repeatable)",
+    )
+    message_rate: float = setting(
+        20.0, "signaling messages per second allowed on one connection, on average (rate_limited)", min=0.001
+    )
+    message_burst: int = setting(40, "signaling messages one connection may send in a burst", min=1)
+    offer_timeout: float = setting(
+        30.0, "close a connection that has not sent an offer after this many seconds", min=0.1, metavar="SECONDS"
+    )
+    ice_timeout: float = setting(
+        30.0, "close a connection whose media has not connected this many seconds after its offer",
+        min=0.1, metavar="SECONDS",
+    )
+    idle_timeout: float = setting(
+        900.0, "close a connection neither waiting nor paired that sent nothing for this many seconds",
+        min=0.1, metavar="SECONDS",
+    )
+    trust_forwarded_for: bool = setting(
+        False, "take the client address from X-Forwarded-For (only behind a proxy that sets it)"
+    )
+    # -- operations ------------------------------------------------------------------------------
+    drain_timeout: float = setting(
+        10.0, "on SIGTERM, seconds allowed to tell clients and close every connection before exiting",
+        min=0, metavar="SECONDS",
+    )
+    tls_cert: Optional[Path] = setting(None, "PEM certificate (chain): serve HTTPS directly (with --tls-key)")
+    tls_key: Optional[Path] = setting(None, "PEM private key for --tls-cert")
+    metrics: bool = setting(True, "serve Prometheus metrics at /metrics")
+    stats_interval: float = setting(
+        5.0, "seconds between two samples of bytes and packets forwarded", min=0.1, metavar="SECONDS"
+    )
 
     def host_addresses(self) -> list[str]:
         if self.media_addresses:
@@ -71,15 +176,22 @@ class Config:
         return []
 
     def media_port_range(self) -> Optional[tuple[int, int]]:
-        """The media UDP port range, ``None`` for any port; ``ValueError`` if inconsistent."""
-        if not self.media_port_min and not self.media_port_max:
+        """The media UDP port range, ``None`` for any port; ``ValueError`` if malformed."""
+        if not self.port_range:
             return None
-        if not 1024 <= self.media_port_min <= self.media_port_max <= 65535:
-            raise ValueError(
-                f"media port range {self.media_port_min}-{self.media_port_max}: "
-                "expected 1024 <= min <= max <= 65535"
-            )
-        return (self.media_port_min, self.media_port_max)
+        try:
+            low, high = (int(part) for part in self.port_range.split("-", 1))
+        except ValueError:
+            raise ValueError(f"port_range: expected MIN-MAX, got {self.port_range!r}") from None
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError(f"port_range: expected 1024 <= MIN <= MAX <= 65535, got {self.port_range!r}")
+        return (low, high)
+
+    def turn_secret_value(self) -> Optional[str]:
+        """The TURN secret, read from ``turn_secret_file`` when given."""
+        if self.turn_secret_file is not None:
+            return self.turn_secret_file.read_text().strip()
+        return self.turn_secret
 
 
 def _is_loopback(host: str) -> bool:

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from aiohttp import web
 
@@ -27,6 +27,8 @@ class Session:
         self.media: Optional[PeerMedia] = None
         self.created = time.monotonic()
         self.closed = False
+        #: Observes every message queued for the client (e.g. to count errors by code).
+        self.on_send: Optional[Callable[[dict], None]] = None
         self._outbox: asyncio.Queue[Optional[str]] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer = asyncio.ensure_future(self._write())
 
@@ -37,6 +39,8 @@ class Session:
         """Queue a message; never blocks. A client that stops reading is disconnected."""
         if self.closed:
             return
+        if self.on_send is not None:
+            self.on_send(message)
         try:
             self._outbox.put_nowait(json.dumps(message))
         except asyncio.QueueFull:

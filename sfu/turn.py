@@ -63,7 +63,7 @@ class IceServerIssuer:
         return cls(
             fixed=list(config.ice_servers),
             turn_urls=list(config.turn_urls),
-            turn_secret=config.turn_secret,
+            turn_secret=config.turn_secret_value(),
             turn_ttl=config.turn_ttl,
         )
 

@@ -68,7 +68,7 @@ LOW, HIGH = _free_range(2)
 
 @pytest.fixture
 def config() -> Config:
-    return Config(host="127.0.0.1", port=0, online_interval=0.2, media_port_min=LOW, media_port_max=HIGH)
+    return Config(host="127.0.0.1", port=0, online_interval=0.2, port_range=f"{LOW}-{HIGH}")
 
 
 def _ports(answer: str) -> list[int]:

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from sfu.cli import build_parser
+from sfu.cli import _load as load_config, build_parser, main
 from sfu.config import Config, IceServer
 from sfu.turn import IceServerIssuer, rest_credentials
 
@@ -89,16 +89,17 @@ def test_cli_flags_reach_the_config(tmp_path) -> None:
         ["serve", "--public-ip", "203.0.113.7", "--port-range", "40000-40099", "--turn-url", TURN_URL,
          "--turn-secret-file", str(secret_file), "--turn-ttl", "3600"]
     )
-    assert args.public_ip == "203.0.113.7"
-    assert args.port_range == (40000, 40099)
-    assert args.turn_url == [TURN_URL] and args.turn_ttl == 3600
-    assert args.turn_secret_file.read_text().strip() == SECRET
+    config, _ = load_config(args)
+    assert config.public_ip == "203.0.113.7"
+    assert config.media_port_range() == (40000, 40099)
+    assert config.turn_urls == [TURN_URL] and config.turn_ttl == 3600
+    assert config.turn_secret_value() == SECRET
 
 
 @pytest.mark.parametrize("bad", ["40000", "40100-40000", "80-90", "a-b", "40000-70000"])
-def test_cli_refuses_bad_port_ranges(bad: str) -> None:
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["serve", "--port-range", bad])
+def test_cli_refuses_bad_port_ranges(bad: str, capsys) -> None:
+    assert main(["config", "--port-range", bad]) == 2
+    assert "port_range" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

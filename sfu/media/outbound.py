@@ -51,6 +51,9 @@ class OutboundTrack(MediaStreamTrack):
         self._t0 = time.monotonic()
         #: Called after every switch (e.g. to force a keyframe on the encoder).
         self.on_switch: Optional[Callable[[], None]] = None
+        #: Called when the first item from a newly followed source is handed to the sender.
+        self.on_first_item: Optional[Callable[[], None]] = None
+        self._first_pending = False
         self.items_in = 0
         self.items_dropped = 0
 
@@ -66,6 +69,7 @@ class OutboundTrack(MediaStreamTrack):
             self._source.unsubscribe(self)
         self._source = source
         self._items.clear()
+        self._first_pending = source is not None
         self._switched()
         if source is not None:
             source.subscribe(self)
@@ -102,6 +106,10 @@ class OutboundTrack(MediaStreamTrack):
             if self.readyState != "live":
                 raise MediaStreamError
             if self._items:
+                if self._first_pending:
+                    self._first_pending = False
+                    if self.on_first_item is not None:
+                        self.on_first_item()
                 return self._items.popleft()
             if self._source is not source:
                 return None

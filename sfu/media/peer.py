@@ -18,6 +18,7 @@ from . import addresses, aiortc_private
 from .feed import Feed
 from .forwarding import Forwarding
 from .outbound import OutboundTrack
+from .sdp_guard import check_offer
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class PeerMedia:
         if not offer_sdp.lstrip().startswith("v=0"):
             raise NegotiationError("not an SDP offer (it must start with v=0)")
         try:
+            check_offer(offer_sdp)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             if not any(t.kind in ("audio", "video") for t in self.pc.getTransceivers()):
                 raise NegotiationError("the offer has no audio or video")
@@ -133,4 +135,4 @@ class PeerMedia:
             sink.stop()
         for feed in self.feeds.values():
             await feed.close()
-        await self.pc.close()
+        await aiortc_private.close_peer_connection(self.pc)

@@ -1,0 +1,133 @@
+"""Prometheus metrics for one :class:`~sfu.server.Server` (its own registry: servers never clash).
+
+The server calls the ``on_*`` methods at the moments they name; gauges of the current population are
+read from the server when scraped. Media code never imports this module: it is handed callables.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from . import __version__
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_PAIR_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+_FRAME_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class ServerMetrics:
+    def __init__(
+        self,
+        *,
+        connected: Callable[[], float],
+        waiting: Callable[[], float],
+        paired: Callable[[], float],
+        draining: Callable[[], float],
+    ) -> None:
+        self.registry = r = CollectorRegistry()
+        Info("sfu_build", "Server version", registry=r).info({"version": __version__})
+        for name, doc, read in (
+            ("sfu_participants_connected", "Participants with an open signaling connection", connected),
+            ("sfu_participants_waiting", "Participants waiting for a partner", waiting),
+            ("sfu_participants_paired", "Participants currently paired (two per pair)", paired),
+            ("sfu_draining", "1 while the server is shutting down", draining),
+        ):
+            Gauge(name, doc, registry=r).set_function(read)
+        self.connections = Counter("sfu_connections", "Signaling connections accepted", registry=r)
+        self.pairs = Counter("sfu_pairs", "Pairs made, by forwarding mode", ["forwarding"], registry=r)
+        self.nexts = Counter("sfu_nexts", "Next presses", registry=r)
+        self.errors = Counter("sfu_errors", "Error replies sent to clients, by code", ["code"], registry=r)
+        self.time_to_pair = Histogram(
+            "sfu_time_to_pair_seconds", "From start (or Next, or partner leaving) to paired", buckets=_PAIR_BUCKETS, registry=r
+        )
+        self.time_to_first_frame = Histogram(
+            "sfu_time_to_first_frame_seconds",
+            "From paired to the partner's first video frame handed to the receiver's sender",
+            buckets=_FRAME_BUCKETS,
+            registry=r,
+        )
+        self.bytes = Counter("sfu_forwarded_bytes", "RTP bytes sent to participants, by kind", ["kind"], registry=r)
+        self.packets = Counter("sfu_forwarded_packets", "RTP packets sent to participants, by kind", ["kind"], registry=r)
+        self.loop_lag = Histogram(
+            "sfu_event_loop_lag_seconds", "How late the event loop ran a timer", buckets=_LAG_BUCKETS, registry=r
+        )
+        self.loop_lag_last = Gauge("sfu_event_loop_lag_last_seconds", "The last event-loop lag measured", registry=r)
+        self._looking_since: dict[str, float] = {}
+        self._paired_at: dict[str, float] = {}
+        self._sent: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # -- events ----------------------------------------------------------------------------------
+    def on_connected(self) -> None:
+        self.connections.inc()
+
+    def on_message_sent(self, message: dict) -> None:
+        if message.get("type") == "error":
+            self.errors.labels(code=str(message.get("code"))).inc()
+
+    def on_looking(self, session_id: str, now: float) -> None:
+        """The participant started looking for a partner (start, Next, or partner left)."""
+        self._looking_since.setdefault(session_id, now)
+        self._paired_at.pop(session_id, None)
+
+    def on_next(self) -> None:
+        self.nexts.inc()
+
+    def on_paired(self, a: str, b: str, forwarding: str, now: float) -> None:
+        self.pairs.labels(forwarding=forwarding).inc()
+        for who in (a, b):
+            since = self._looking_since.pop(who, None)
+            if since is not None:
+                self.time_to_pair.observe(max(0.0, now - since))
+            self._paired_at[who] = now
+
+    def on_unpaired(self, session_id: str) -> None:
+        """Idle: neither looking nor paired."""
+        self._looking_since.pop(session_id, None)
+        self._paired_at.pop(session_id, None)
+
+    def first_frame_callback(self, session_id: str) -> Callable[[], None]:
+        """For a receiver's outbound video track: called on the first frame after each switch."""
+
+        def first_frame() -> None:
+            paired_at = self._paired_at.pop(session_id, None)
+            if paired_at is not None:
+                self.time_to_first_frame.observe(max(0.0, time.monotonic() - paired_at))
+
+        return first_frame
+
+    def on_loop_lag(self, lag: float) -> None:
+        self.loop_lag.observe(lag)
+        self.loop_lag_last.set(lag)
+
+    async def sample_media(self, session_id: str, pc: Any) -> None:
+        """Add what ``pc``'s senders sent since the last sample (aiortc's outbound-rtp stats)."""
+        for sender in list(pc.getSenders()):
+            try:
+                report = await sender.getStats()
+            except Exception:  # transport not started or already closed: nothing sent to count
+                continue
+            for stats in list(report.values()):
+                if getattr(stats, "type", None) != "outbound-rtp":
+                    continue
+                kind = str(getattr(stats, "kind", "") or "unknown")
+                key = (session_id, kind)
+                sent_bytes, sent_packets = int(stats.bytesSent or 0), int(stats.packetsSent or 0)
+                last_bytes, last_packets = self._sent.get(key, (0, 0))
+                self.bytes.labels(kind=kind).inc(max(0, sent_bytes - last_bytes))
+                self.packets.labels(kind=kind).inc(max(0, sent_packets - last_packets))
+                self._sent[key] = (sent_bytes, sent_packets)
+
+    def forget(self, session_id: str) -> None:
+        self._looking_since.pop(session_id, None)
+        self._paired_at.pop(session_id, None)
+        for key in [k for k in self._sent if k[0] == session_id]:
+            del self._sent[key]
+

@@ -1,0 +1,74 @@
+"""Running ``sfu serve``: logging, TLS, the aiohttp runner, and a bounded graceful shutdown.
+
+On SIGTERM (or Ctrl-C) aiohttp stops listening, then :meth:`sfu.server.Server.shutdown` tells every
+client ``shutting_down`` and closes every connection within ``drain_timeout``; should anything still
+hang a few seconds past that, the process exits anyway (status 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+from typing import Optional
+
+from aiohttp import web
+
+from . import __version__, logs
+from .config import Config
+
+log = logging.getLogger(__name__)
+
+#: Extra seconds past drain_timeout before the process is ended without finishing the drain.
+HARD_EXIT_GRACE = 5.0
+
+
+class TlsError(Exception):
+    """The certificate or key cannot be used."""
+
+
+def ssl_context(config: Config) -> Optional[ssl.SSLContext]:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+    except (ssl.SSLError, OSError) as exc:
+        raise TlsError(f"tls_cert/tls_key: cannot load {config.tls_cert} with {config.tls_key} ({exc})") from None
+    return context
+
+
+def run(config: Config) -> int:
+    from .app import create_app
+
+    logs.setup(config.log_level, config.log_format)
+    context = ssl_context(config)
+    app = create_app(config)
+
+    async def arm_hard_exit(app: web.Application) -> None:
+        def hard_exit() -> None:
+            log.error("drain did not finish within %.1f s; exiting", config.drain_timeout + HARD_EXIT_GRACE)
+            logging.shutdown()
+            os._exit(1)
+
+        asyncio.get_running_loop().call_later(config.drain_timeout + HARD_EXIT_GRACE, hard_exit)
+        log.info("shutting down", extra={"event": "shutdown"})
+
+    app.on_shutdown.insert(0, arm_hard_exit)
+    url = f"{'https' if context else 'http'}://{config.host}:{config.port}"
+    if config.log_format == "json":
+        log.info("sfu %s on %s", __version__, url, extra={"event": "listening", "url": url})
+    else:
+        print(f"sfu {__version__} on {url}", flush=True)
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_context=context,
+        print=None,
+        shutdown_timeout=1.0,  # the server has closed its sockets already (drain)
+        access_log_format=logs.ACCESS_LOG_FORMAT_WITH_ADDRESS if config.log_client_addresses else logs.ACCESS_LOG_FORMAT,
+    )
+    log.info("stopped", extra={"event": "stopped"})
+    return 0
