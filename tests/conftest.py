@@ -86,19 +86,23 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def serve_process() -> Iterator[Callable[..., tuple[str, subprocess.Popen]]]:
-    """Start ``sfu serve`` as a separate process, as users do; stopped at the end of the test."""
+def serve_process(tmp_path) -> Iterator[Callable[..., tuple[str, subprocess.Popen]]]:
+    """Start ``sfu serve`` as a separate process, as users do; stopped at the end of the test.
+
+    Its output goes to ``serve-N.log`` in the test's temporary directory (a pipe nobody reads
+    could fill up and block the server)."""
     procs: list[subprocess.Popen] = []
 
     def start(*args: str) -> tuple[str, subprocess.Popen]:
         port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        with open(tmp_path / f"serve-{len(procs)}.log", "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/healthz")
@@ -113,5 +117,3 @@ def serve_process() -> Iterator[Callable[..., tuple[str, subprocess.Popen]]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
