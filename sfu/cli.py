@@ -40,9 +40,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--forwarding",
-        choices=["transcode"],
+        choices=["auto", "passthrough", "transcode"],
         default=defaults.forwarding,
-        help="how media is forwarded between partners",
+        help="how media is forwarded between partners: passthrough sends encoded media unchanged "
+        "when both legs share a codec; transcode decodes and re-encodes; auto is passthrough where "
+        "the installed aiortc allows it",
     )
     p.add_argument(
         "--rematch-cooldown",

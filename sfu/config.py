@@ -38,7 +38,9 @@ class Config:
     media_addresses: list[str] = field(default_factory=list)
     #: ICE servers, for the server and its clients. Empty by default: no STUN or TURN is contacted.
     ice_servers: list[IceServer] = field(default_factory=list)
-    forwarding: str = "transcode"
+    #: "auto" (forward encoded media when both legs share a codec, else transcode), "passthrough"
+    #: (same, but refuse to start if the installed aiortc does not allow it) or "transcode".
+    forwarding: str = "auto"
     #: Seconds during which a participant who pressed Next is not paired back with the same partner.
     rematch_cooldown: float = 5.0
     #: Messages over this many bytes are refused with ``message_too_large``.

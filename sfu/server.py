@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from . import __version__
 from .config import Config
-from .media.forwarding import make_forwarding
+from .media.forwarding import direction_modes, make_forwarding
 from .media.peer import NegotiationError, PeerMedia, PeerSettings
 from .pairing import Event, Idle, Matchmaker, Paired, PartnerLeft, Waiting
 from .session import Session
@@ -74,6 +74,7 @@ class Server:
                 "paired": self.matchmaker.paired_count,
             },
             "pairs_made": self.matchmaker.pairs_made,
+            "directions": direction_modes(s.media for s in self.sessions.values() if s.media),
         }
 
     # -- WebSocket -------------------------------------------------------------------------------

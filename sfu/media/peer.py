@@ -75,6 +75,7 @@ class PeerMedia:
         """Apply a complete SDP offer; return the complete SDP answer."""
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            self._forwarding.prepare(self.pc)
             for transceiver in self.pc.getTransceivers():
                 kind = transceiver.kind
                 if kind in self.outbound or kind not in ("audio", "video"):
