@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 import aioice
 import aiortc
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCIceTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -128,6 +128,10 @@ def passthrough_problems() -> list[str]:
             problems.append(f"aiortc.{owner.__name__}.{name}")
     if "_codecs" not in _code_names(RTCRtpTransceiver.__init__):
         problems.append("aiortc.RTCRtpTransceiver._codecs")
+    if "_recv" not in _code_names(RTCIceTransport.__init__):
+        problems.append("aiortc.RTCIceTransport._recv")
+    if "_RTCRtpSender__encoder" not in _code_names(RTCRtpSender.__init__):
+        problems.append("aiortc.RTCRtpSender._RTCRtpSender__encoder")
     if "pack" not in _code_names(getattr(RTCRtpSender, "_next_encoded_frame", None)):
         problems.append("aiortc.RTCRtpSender._next_encoded_frame packs pre-encoded data")
     return problems
@@ -279,3 +283,27 @@ def on_sender_codec(sender: RTCRtpSender, callback: Callable[[RTCRtpCodecParamet
         await original(parameters)
 
     sender.send = send  # type: ignore[method-assign]
+
+
+# -- test clients -------------------------------------------------------------------------------
+
+
+def wrap_inbound_datagrams(pc: RTCPeerConnection, wrap: Callable[[Any], Any]) -> None:
+    """Replace each ICE transport's datagram reader ``recv`` with ``wrap(recv)`` (link emulation).
+
+    Takes effect from the next datagram the DTLS transport reads.
+    """
+    seen: list[Any] = []
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        ice = dtls.transport if dtls is not None else None
+        if ice is None or any(ice is s for s in seen):
+            continue
+        seen.append(ice)
+        ice._recv = wrap(ice._recv)
+
+
+def encoder_target_bitrate(sender: RTCRtpSender) -> Optional[int]:
+    """The bitrate a sender's encoder currently aims at (set by the remote REMB), if it has one."""
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    return getattr(encoder, "target_bitrate", None)

@@ -5,6 +5,11 @@ no encoder. :class:`UpstreamCap` sits on the partner's inbound receiver: it reme
 estimate, clamps the REMB the server's own estimator sends to the publisher, and sends a REMB at
 once whenever the watcher's estimate changes. A cap not refreshed for :data:`CAP_TTL` seconds (the
 watcher left or stopped reporting) is dropped.
+
+A receiver's estimate follows what it has been receiving (it may report at most ~1.5x its incoming
+rate), so right after a partner switch it still describes the previous stream — or the tiny grey
+placeholder. Relaying that would throttle the new partner to a trickle and starve its keyframes.
+Estimates are therefore ignored for :data:`SETTLE` seconds after each switch.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from typing import Callable, Optional
 CAP_TTL = 5.0
 #: Never ask a publisher for less than this (bps); below it video stops being useful.
 MIN_CAP = 100_000
+#: Seconds after a switch during which the watcher's estimate still describes its previous stream.
+SETTLE = 3.0
 
 
 class UpstreamCap:
@@ -25,6 +32,7 @@ class UpstreamCap:
         self._cap: Optional[int] = None
         self._cap_at = 0.0
         self._estimate: Optional[int] = None
+        self._settled_at = 0.0
         self.relayed = 0
 
     @property
@@ -35,6 +43,8 @@ class UpstreamCap:
 
     def set(self, bitrate: int) -> None:
         """The watcher's latest estimate: forward it to the publisher now (clamped to ours)."""
+        if time.monotonic() < self._settled_at:
+            return
         self._cap = max(MIN_CAP, int(bitrate))
         self._cap_at = time.monotonic()
         ssrc = self._ssrc()
@@ -45,7 +55,9 @@ class UpstreamCap:
         self._send_remb(value, [ssrc])
 
     def clear(self) -> None:
+        """A new watcher (or none): forget the cap and ignore estimates for a moment."""
         self._cap = None
+        self._settled_at = time.monotonic() + SETTLE
 
     def clamp(self, estimate: int) -> int:
         """Applied to every REMB the server's own receiver sends upstream."""

@@ -142,9 +142,19 @@ class OutboundVideoTrack(OutboundTrack):
         self._last_pts = pts
         return pts
 
+    def _switched(self) -> None:
+        # Show the placeholder at once when the partner goes, not one interval later.
+        self._placeholder_now = self._source is None
+
+    def _placeholder_timeout(self) -> float:
+        if getattr(self, "_placeholder_now", False):
+            self._placeholder_now = False
+            return 0.0
+        return PLACEHOLDER_INTERVAL
+
     async def recv(self) -> av.VideoFrame:
         while True:
-            timeout = PLACEHOLDER_INTERVAL if self._source is None else None
+            timeout = self._placeholder_timeout() if self._source is None else None
             item = await self._next_item(timeout)
             if item is None:
                 if self._source is not None:

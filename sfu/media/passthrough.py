@@ -32,7 +32,6 @@ from .forwarding import Forwarding
 from .keyframes import KeyframeRequester
 from .ondemand import OnDemandDecoder
 from .outbound import (
-    PLACEHOLDER_INTERVAL,
     VIDEO_CLOCK,
     VIDEO_TIME_BASE,
     OutboundAudioTrack,
@@ -46,6 +45,8 @@ log = logging.getLogger(__name__)
 PREFERRED_CODECS = {"video": ("video/VP8", "video/H264"), "audio": ("audio/opus",)}
 #: Seconds between keyframe re-requests while a watcher waits for one.
 KEYFRAME_RETRY = 0.5
+#: Smallest pts step between two frames from different origins (1/60 s at 90 kHz).
+MIN_PTS_STEP = VIDEO_CLOCK // 60
 
 
 class EncodedFeed(Feed):
@@ -157,6 +158,7 @@ class PassthroughVideoTrack(OutboundVideoTrack):
         return self.state.accepts(codec)
 
     def _switched(self) -> None:
+        super()._switched()
         self._waiting_keyframe = True
         self._src_ts = None
 
@@ -192,9 +194,17 @@ class PassthroughVideoTrack(OutboundVideoTrack):
         self._items.append(item)
         self._wake.set()
 
+    def _pts(self) -> int:
+        # At least a frame interval after the previous frame: forwarded frames follow the
+        # partner's clock, which may run ahead of ours, and frames a few ticks apart get merged
+        # or dropped by receivers.
+        pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + MIN_PTS_STEP)
+        self._last_pts = pts
+        return pts
+
     def _encoded_pts(self, timestamp: int) -> int:
         if self._src_ts is None:
-            pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + 1)
+            pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + MIN_PTS_STEP)
         else:
             delta = (timestamp - self._src_ts) & 0xFFFFFFFF
             if delta >= 1 << 31 or delta > 10 * VIDEO_CLOCK:
@@ -207,7 +217,7 @@ class PassthroughVideoTrack(OutboundVideoTrack):
     async def recv(self) -> Any:
         while True:
             if self._source is None:
-                timeout: Optional[float] = PLACEHOLDER_INTERVAL
+                timeout: Optional[float] = self._placeholder_timeout()
             elif self._waiting_keyframe:
                 timeout = KEYFRAME_RETRY
             else:
