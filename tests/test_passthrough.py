@@ -13,6 +13,7 @@ from typing import Optional
 import pytest
 
 from sfu.config import Config
+from sfu.media import aiortc_private
 from sfu.headless.client import HeadlessClient, ReceivedFrame
 
 from sfu.headless.shaping import LinkShaper
@@ -169,3 +170,43 @@ async def test_codec_mismatch_falls_back_to_transcoding(server, make_client) -> 
     status = server.server.status()
     assert status["directions"]["video"] == {"transcode": 2}, status
     assert status["directions"]["audio"] == {"passthrough": 2}, status
+
+
+@pytest.mark.parametrize("config", ["auto"], indirect=True)
+async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) -> None:
+    """A watcher behind a 600 kbps bottleneck (tail drop beyond 250 ms of queue) watches a partner
+    who would send more: its bandwidth estimate reaches the partner's encoder through the server,
+    so video keeps flowing at the lower rate instead of piling up in the bottleneck."""
+    link_bps = 600_000
+    publisher = await make_client(1, width=640, height=480, fps=30)
+    watcher = await make_client(2, width=160, height=120, fps=5)
+    shaper = LinkShaper(link_bps)
+    shaper.attach(watcher.pc)  # type: ignore[arg-type]
+    try:
+        await publisher.start()
+        await watcher.start()
+        await paired_with(watcher, publisher)
+        sender = next(t.sender for t in publisher.pc.getTransceivers() if t.kind == "video")  # type: ignore[union-attr]
+        targets = []
+        for _ in range(16):
+            await asyncio.sleep(1.0)
+            targets.append(aiortc_private.encoder_target_bitrate(sender) or 0)
+        window_start = time.monotonic() - 8.0
+        frames = [f for f in watcher.frames_since(window_start) if f.stamp is not None and f.stamp.sender == 1]
+        late = [f for f in frames if f.at >= time.monotonic() - 4.0]
+        latency = sorted((f.wall_ms % 2**32) - f.stamp.clock_ms for f in late)  # type: ignore[union-attr]
+    finally:
+        await shaper.close()
+    print(f"bottleneck {link_bps // 1000} kbps: publisher targets {[t // 1000 for t in targets]} kbps, "
+          f"{len(frames) / 8:.1f} fps over the last 8 s, median latency {latency[len(latency) // 2] if latency else None} ms, "
+          f"{shaper.dropped} packets dropped at the bottleneck")
+    assert shaper.passed_bytes > 0
+    # The partner was told to slow down below what the bottleneck carries ...
+    assert max(targets[-4:]) < link_bps
+    # ... and the watcher kept receiving: no freeze, no seconds-long backlog.
+    assert len(frames) >= 40, f"only {len(frames)} frames in 8 s"
+    gaps = [b.at - a.at for a, b in zip(frames, frames[1:])]
+    assert max(gaps) < 2.0, f"video froze for {max(gaps):.1f} s"
+    assert latency and latency[len(latency) // 2] < 1500, f"median latency {latency[len(latency) // 2]} ms"
+    feed = server.server.sessions[publisher.id].media.feeds["video"]
+    assert feed.cap.relayed > 0

@@ -37,6 +37,7 @@ class LinkShaper:
 
     def _wrap(self, recv: Callable[[], Awaitable[bytes]]) -> Callable[[], Awaitable[bytes]]:
         queue: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()
+        started: list[bool] = []
 
         async def pump() -> None:
             try:
@@ -56,9 +57,10 @@ class LinkShaper:
             except ConnectionError:
                 queue.put_nowait((0.0, None))
 
-        self._tasks.append(asyncio.ensure_future(pump()))
-
         async def shaped() -> bytes:
+            if not started:  # first read: the link is up (reading earlier raises ConnectionError)
+                started.append(True)
+                self._tasks.append(asyncio.ensure_future(pump()))
             deliver, data = await queue.get()
             if data is None:
                 queue.put_nowait((0.0, None))
