@@ -307,3 +307,21 @@ def encoder_target_bitrate(sender: RTCRtpSender) -> Optional[int]:
     """The bitrate a sender's encoder currently aims at (set by the remote REMB), if it has one."""
     encoder = getattr(sender, "_RTCRtpSender__encoder", None)
     return getattr(encoder, "target_bitrate", None)
+
+
+def pin_encoder_bitrate(sender: RTCRtpSender, bitrate: int) -> None:
+    """Make the sender's encoder aim at ``bitrate`` and ignore REMB (load generation: equal load).
+
+    Applies from the sender's next frame; the encoder must exist (call after media started).
+    """
+    original = sender._handle_rtcp_packet
+
+    async def _handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            return
+        await original(packet)
+
+    sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    if encoder is not None and hasattr(encoder, "target_bitrate"):
+        encoder.target_bitrate = bitrate

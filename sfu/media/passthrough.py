@@ -316,9 +316,19 @@ class PassthroughAudioTrack(OutboundAudioTrack):
         self._next_pts = None
         packet = av.Packet(item.data)
         packet.pts = pts
-        packet.time_base = fractions.Fraction(1, rate)
+        packet.time_base = _time_base(rate)
         self.state.set("passthrough", item.codec)
         return packet
+
+
+_TIME_BASES: dict[int, fractions.Fraction] = {}
+
+
+def _time_base(rate: int) -> fractions.Fraction:
+    time_base = _TIME_BASES.get(rate)
+    if time_base is None:
+        time_base = _TIME_BASES[rate] = fractions.Fraction(1, rate)
+    return time_base
 
 
 class Passthrough(Forwarding):
