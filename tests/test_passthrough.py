@@ -210,3 +210,15 @@ async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) ->
     assert latency and latency[len(latency) // 2] < 1500, f"median latency {latency[len(latency) // 2]} ms"
     feed = server.server.sessions[publisher.id].media.feeds["video"]
     assert feed.cap.relayed > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_serve_forwarding_flag(serve_process, mode: str) -> None:
+    import json
+    import urllib.request
+
+    url, _ = serve_process("--forwarding", mode)
+    with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+        status = json.load(response)
+    assert status["forwarding"] == mode
+    assert status["directions"] == {}

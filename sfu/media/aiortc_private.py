@@ -229,17 +229,22 @@ def send_remb(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: list[int]) ->
     _spawn(receiver._send_rtcp(packet))
 
 
-def rewrite_receiver_remb(receiver: RTCRtpReceiver, rewrite: Callable[[int], int]) -> None:
-    """Pass every REMB the receiver's own estimator sends through ``rewrite(bitrate) -> bitrate``."""
+def rewrite_receiver_remb(receiver: RTCRtpReceiver, rewrite: Callable[[int], Optional[int]]) -> None:
+    """Pass every REMB the receiver's own estimator sends through ``rewrite(bitrate)``, which
+    returns the bitrate to send, or ``None`` to send nothing this time."""
     original = receiver._send_rtcp
 
     async def _send_rtcp(packet: Any) -> None:
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                packet.fci = pack_remb_fci(int(rewrite(bitrate)), ssrcs)
             except ValueError:
-                pass
+                bitrate, ssrcs = None, []
+            if bitrate is not None:
+                value = rewrite(bitrate)
+                if value is None:
+                    return
+                packet.fci = pack_remb_fci(int(value), ssrcs)
         await original(packet)
 
     receiver._send_rtcp = _send_rtcp  # type: ignore[method-assign]

@@ -10,6 +10,10 @@ A receiver's estimate follows what it has been receiving (it may report at most 
 rate), so right after a partner switch it still describes the previous stream — or the tiny grey
 placeholder. Relaying that would throttle the new partner to a trickle and starve its keyframes.
 Estimates are therefore ignored for :data:`SETTLE` seconds after each switch.
+
+REMB is rate-limited in both directions: a receiver's estimator that sees overuse reports on every
+packet; a report goes upstream only every :data:`MIN_INTERVAL` seconds, or at once when it asks
+for at least 10% less than the last one sent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ CAP_TTL = 5.0
 MIN_CAP = 100_000
 #: Seconds after a switch during which the watcher's estimate still describes its previous stream.
 SETTLE = 3.0
+#: Shortest time between two REMBs sent upstream, unless the newer asks for much less.
+MIN_INTERVAL = 0.25
 
 
 class UpstreamCap:
@@ -33,6 +39,8 @@ class UpstreamCap:
         self._cap_at = 0.0
         self._estimate: Optional[int] = None
         self._settled_at = 0.0
+        self._sent: Optional[int] = None
+        self._sent_at = -1e9
         self.relayed = 0
 
     @property
@@ -51,16 +59,25 @@ class UpstreamCap:
         if ssrc is None:
             return
         value = self._cap if self._estimate is None else min(self._cap, self._estimate)
-        self.relayed += 1
-        self._send_remb(value, [ssrc])
+        if self._due(value):
+            self.relayed += 1
+            self._send_remb(value, [ssrc])
 
     def clear(self) -> None:
         """A new watcher (or none): forget the cap and ignore estimates for a moment."""
         self._cap = None
         self._settled_at = time.monotonic() + SETTLE
 
-    def clamp(self, estimate: int) -> int:
-        """Applied to every REMB the server's own receiver sends upstream."""
+    def clamp(self, estimate: int) -> Optional[int]:
+        """Applied to every REMB the server's own receiver sends upstream (``None``: skip it)."""
         self._estimate = estimate
         cap = self.cap
-        return estimate if cap is None else min(estimate, cap)
+        value = estimate if cap is None else min(estimate, cap)
+        return value if self._due(value) else None
+
+    def _due(self, value: int) -> bool:
+        now = time.monotonic()
+        if now - self._sent_at < MIN_INTERVAL and self._sent is not None and value > self._sent * 0.9:
+            return False
+        self._sent, self._sent_at = value, now
+        return True
