@@ -226,7 +226,8 @@ def send_remb(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: list[int]) ->
     packet = RtcpPsfbPacket(
         fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(int(bitrate), media_ssrcs)
     )
-    _spawn(receiver._send_rtcp(packet))
+    # The class's method: not the instance's rewrite hook (which is for aiortc's own REMBs).
+    _spawn(RTCRtpReceiver._send_rtcp(receiver, packet))
 
 
 def rewrite_receiver_remb(receiver: RTCRtpReceiver, rewrite: Callable[[int], Optional[int]]) -> None:
