@@ -117,7 +117,7 @@ def pin_bitrate(client, kbps: int) -> None:
 
 
 async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) -> None:
-    from sfu.headless.client import HeadlessClient
+    from sfu.headless.client import ClientError, HeadlessClient
 
     clients = [HeadlessClient(url, i + 1, width=WIDTH, height=HEIGHT, fps=FPS) for i in range(2 * pairs)]
     direct = DirectPair()
@@ -168,16 +168,20 @@ async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) 
         partner: dict[str, Optional[str]] = dict(partner_of)
         partner[extra.id] = None
         next_ms: list[float] = []
+        next_failures = 0
         for round_ in range(nexts):
             presser = next(by_id[i] for i, p in partner.items() if p is not None)
             old = by_id[partner[presser.id]]  # type: ignore[index]
             waiting = next(c for c in everyone if partner[c.id] is None)
             since = time.monotonic()
             await presser.next()
-            first = await old.wait_frame_from(waiting.sender_id, since=since, timeout=30)
-            await waiting.wait_frame_from(old.sender_id, since=since, timeout=30)
+            try:
+                first = await old.wait_frame_from(waiting.sender_id, since=since, timeout=10)
+                await waiting.wait_frame_from(old.sender_id, since=since, timeout=10)
+                next_ms.append((first.at - since) * 1000)
+            except ClientError:
+                next_failures += 1
             await presser.expect("waiting", timeout=30)
-            next_ms.append((first.at - since) * 1000)
             partner[presser.id] = None
             partner[old.id] = waiting.id
             partner[waiting.id] = old.id
@@ -189,6 +193,7 @@ async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) 
             fps=fps,
             video_kbps=sent_kbps,
             next_ms=next_ms,
+            next_failures=next_failures,
         )
     finally:
         await asyncio.gather(*(c.close() for c in clients + ([extra] if extra else [])), return_exceptions=True)
@@ -308,6 +313,9 @@ def main() -> int:
         ]))
     if "passthrough" in per_pair and "transcode" in per_pair and per_pair["passthrough"] > 0:
         print(f"\ntranscode / passthrough server CPU per pair: {per_pair['transcode'] / per_pair['passthrough']:.1f}x")
+    for r in results:
+        if r.get("next_failures"):
+            print(f"{r['mode']}: {r['next_failures']} Nexts without the new partner's video within 10 s")
     for r in results:
         print(f"{r['mode']}: /healthz directions during steady state: {r.get('healthz')}")
     return 0
