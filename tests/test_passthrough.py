@@ -222,3 +222,32 @@ async def test_serve_forwarding_flag(serve_process, mode: str) -> None:
         status = json.load(response)
     assert status["forwarding"] == mode
     assert status["directions"] == {}
+
+
+@pytest.mark.parametrize("mode", ["auto", "transcode"])
+async def test_answer_puts_vp8_first(mode: str) -> None:
+    """An offer that prefers H.264 but allows VP8 is answered with VP8 first in encoded modes, so
+    that it can share a codec with browsers; transcoding keeps the client's order."""
+    from aiortc import RTCPeerConnection, RTCRtpSender
+
+    from sfu.media.forwarding import make_forwarding
+    from sfu.media.peer import PeerMedia, PeerSettings
+
+    client = RTCPeerConnection()
+    media = PeerMedia(PeerSettings(host_addresses=["127.0.0.1"]), make_forwarding(mode))
+    try:
+        transceiver = client.addTransceiver("video", direction="sendrecv")
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        h264_first = [c for c in caps if c.mimeType == "video/H264"] + [
+            c for c in caps if c.mimeType != "video/H264"
+        ]
+        transceiver.setCodecPreferences(h264_first)
+        aiortc_private.set_host_addresses(client, ["127.0.0.1"])
+        await client.setLocalDescription(await client.createOffer())
+        answer = await media.accept(client.localDescription.sdp)
+        rtpmap = [line.split(" ", 1)[1] for line in answer.splitlines() if line.startswith("a=rtpmap:")]
+        first = rtpmap[0].split("/")[0]
+        assert first == ("VP8" if mode == "auto" else "H264"), rtpmap
+    finally:
+        await media.close()
+        await client.close()
