@@ -78,6 +78,7 @@ def make_forwarding(name: str) -> Forwarding:
             return Transcode()
         from .passthrough import Passthrough
 
+        log.info("forwarding %s: encoded media is forwarded as is when both legs share a codec", name)
         return Passthrough(name)
     raise ValueError(f"unknown forwarding mode {name!r}")
 

@@ -133,6 +133,7 @@ class OutboundVideoTrack(OutboundTrack):
         width, height = PLACEHOLDER_SIZE
         self._placeholder = numpy.full((height * 3 // 2, width), PLACEHOLDER_GREY, numpy.uint8)
         self._placeholder[height:] = 128  # neutral chroma
+        self._placeholder_now = False
 
     def placeholder_frame(self) -> av.VideoFrame:
         return av.VideoFrame.from_ndarray(self._placeholder, format="yuv420p")
@@ -147,7 +148,7 @@ class OutboundVideoTrack(OutboundTrack):
         self._placeholder_now = self._source is None
 
     def _placeholder_timeout(self) -> float:
-        if getattr(self, "_placeholder_now", False):
+        if self._placeholder_now:
             self._placeholder_now = False
             return 0.0
         return PLACEHOLDER_INTERVAL
