@@ -90,6 +90,7 @@ function setState(state, text) {
   dom.next.disabled = state === 'idle';
   dom.stop.disabled = state === 'idle';
   updateChatControls();
+  updateUnmuteButton();
 }
 
 let revealToken = 0;
@@ -122,7 +123,6 @@ function revealRemoteWhenFresh() {
   };
   const reveal = () => {
     if (token !== revealToken) return;
-    if (metrics.lastFirstFrameAt === null || metrics.lastFirstFrameAt < since) firstFrame();
     dom.remote.dataset.visible = 'true';
   };
 
@@ -144,7 +144,10 @@ function revealRemoteWhenFresh() {
     };
     v.requestVideoFrameCallback(onFrame);
   } else {
-    setTimeout(reveal, 700);
+    setTimeout(() => {
+      if (token === revealToken) firstFrame();
+      reveal();
+    }, 700);
   }
   // The partner may send no video at all (audio-only): show whatever the server sends.
   setTimeout(reveal, 5000);
@@ -153,6 +156,12 @@ function revealRemoteWhenFresh() {
 // ============================================================================================
 // Remote playback (autoplay policies)
 
+let autoplayMuted = false; // the browser refused unmuted playback before a user gesture
+
+function updateUnmuteButton() {
+  dom.unmute.hidden = !(autoplayMuted && app.state === 'paired');
+}
+
 function playRemote() {
   const v = dom.remoteVideo;
   if (!v.srcObject) return;
@@ -160,9 +169,10 @@ function playRemote() {
   if (p && typeof p.catch === 'function') {
     p.catch((err) => {
       if (err && err.name === 'NotAllowedError' && !v.muted) {
-        // Sound needs a user gesture: play muted and offer a button.
+        // Sound needs a user gesture: play muted for now and offer a button while paired.
         v.muted = true;
-        dom.unmute.hidden = false;
+        autoplayMuted = true;
+        updateUnmuteButton();
         v.play().catch(() => {});
       }
     });
@@ -172,9 +182,10 @@ function playRemote() {
 /** Called from click/key handlers (user gestures) to lift autoplay restrictions. */
 function unlockAudio() {
   const v = dom.remoteVideo;
-  if (v.muted) {
+  if (autoplayMuted) {
     v.muted = false;
-    dom.unmute.hidden = true;
+    autoplayMuted = false;
+    updateUnmuteButton();
   }
   playRemote();
 }
@@ -193,6 +204,22 @@ function flushIntent() {
   if (app.want && session && session.negotiated) signaling.send({ type: 'start' });
 }
 
+// If the server refused a start/next/stop (rate limit), what we show may not be what the server
+// has: once things calm down, restate the user's intent. `next` is safe in every state (idle: acts
+// as start; waiting: no-op; paired: the user asked to move on anyway) and `stop` always is.
+let resyncTimer = null;
+function scheduleResync() {
+  clearTimeout(resyncTimer);
+  resyncTimer = setTimeout(() => {
+    if (!session || !session.negotiated) return;
+    if (app.want) {
+      if (app.state !== 'paired') signaling.send({ type: 'next' });
+    } else if (signaling.send({ type: 'stop' })) {
+      app.stopsInFlight += 1;
+    }
+  }, 1500);
+}
+
 function onStart() {
   if (app.state !== 'idle') return;
   app.want = true;
@@ -206,8 +233,14 @@ function onStart() {
   sendIntent('start');
 }
 
+let lastNextAt = 0;
+
 function onNext() {
   if (app.state === 'idle') return;
+  // Key repeat / double clicks: one Next per 300 ms is plenty (and keeps us under rate limits).
+  const now = performance.now();
+  if (now - lastNextAt < 300) return;
+  lastNextAt = now;
   app.want = true;
   if (app.state === 'paired') chat.add('system', 'You skipped to the next person.');
   app.partner = null;
@@ -250,7 +283,7 @@ document.addEventListener('keydown', (e) => {
 function updateChatControls() {
   const paired = app.state === 'paired';
   dom.chatSend.disabled = !paired || dom.chatInput.value.trim() === '';
-  dom.chatInput.placeholder = paired ? 'Say hi 👋' : "Chat opens when you're connected";
+  dom.chatInput.placeholder = paired ? 'Say hi…' : 'Chat opens when connected';
 }
 
 function sendChat() {
@@ -298,6 +331,7 @@ function updateMediaControls() {
   dom.muteMic.title = !a ? 'No microphone' : (media.audioEnabled ? 'Mute microphone' : 'Unmute microphone');
   dom.cameraOff.title = !v ? 'No camera' : (media.videoEnabled ? 'Turn camera off' : 'Turn camera on');
 
+  updateLocalPreview();
   let cam = 'on';
   if (!v) cam = mediaPending ? 'pending' : 'none';
   else if (!media.videoEnabled) cam = 'off';
@@ -305,6 +339,19 @@ function updateMediaControls() {
   dom.localPlaceholderText.textContent = {
     pending: 'Starting camera…', none: 'No camera', off: 'Camera off', on: '',
   }[cam];
+}
+
+/**
+ * The preview shows only the camera track. An element whose stream has no video would never
+ * reach "loaded" and would hold back the page's load event, so it gets no stream at all then.
+ */
+function updateLocalPreview() {
+  const v = media.videoTrack;
+  const el = dom.localVideo;
+  const shown = el.srcObject ? el.srcObject.getVideoTracks()[0] : null;
+  if (shown === v) return;
+  el.srcObject = v ? new MediaStream([v]) : null;
+  if (v) el.play().catch(() => {});
 }
 
 dom.muteMic.addEventListener('click', () => {
@@ -397,8 +444,6 @@ async function acquireMedia(opts) {
     if (before[kind] && before[kind] !== media.track(kind)) before[kind].stop();
   }
   for (const k of MEDIA_NOTICE_KINDS) notices.clear(k);
-  dom.localVideo.srcObject = media.stream;
-  dom.localVideo.play().catch(() => {});
   updateMediaControls();
   refreshDevices();
   explainMediaResult(res);
@@ -443,6 +488,11 @@ function explainMediaResult(res) {
     });
   }
 }
+
+// Close the device picker when clicking elsewhere.
+document.addEventListener('click', (e) => {
+  if (dom.devices.open && !dom.devices.contains(e.target)) dom.devices.open = false;
+});
 
 dom.retryMedia.addEventListener('click', () => {
   dom.devices.open = false;
@@ -578,7 +628,10 @@ function handleMessage(msg) {
       stopCountdown();
       for (const k of ['unreachable', 'disconnected', 'server-error', 'media-failed']) notices.clear(k);
       if (wasReconnect) notices.show('reconnected', "You're back online.", { tone: 'ok', timeout: 3000 });
-      if (app.state === 'waiting' && app.want) setState('waiting');
+      if (app.want) {
+        setState('waiting');
+        hideRemote('Looking for someone…', 'This usually takes a few seconds.', { spinner: true });
+      }
       startSession(msg.iceServers);
       break;
     }
@@ -658,6 +711,7 @@ function handleServerError(code, message) {
   }
   if (code === 'rate_limited') {
     notices.show('server-error', FRIENDLY_ERRORS[code], { tone: 'warn', code, timeout: 5000 });
+    scheduleResync();
     return;
   }
   // Anything else is a client/server mismatch; tell the user briefly, details are in the console.
@@ -701,6 +755,7 @@ function showRetryNotice() {
 signaling.addEventListener('message', (e) => handleMessage(e.detail.msg));
 
 signaling.addEventListener('close', () => {
+  if (app.state === 'paired') chat.add('system', 'Connection lost — this chat has ended.');
   teardownSession();
   app.stopsInFlight = 0;
   app.partner = null;
@@ -723,6 +778,10 @@ signaling.addEventListener('retry', () => {
 });
 
 window.addEventListener('pagehide', () => signaling.close());
+// Coming back from the back/forward cache: the old connection is gone for good, start afresh.
+window.addEventListener('pageshow', (e) => {
+  if (e.persisted) window.location.reload();
+});
 
 // ============================================================================================
 // Debug / test handle (read-only)

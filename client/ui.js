@@ -16,7 +16,7 @@ export function el(tag, { cls, text, attrs } = {}, children = []) {
 // Status line: #status[data-state=idle|waiting|paired]
 
 const STATUS_TEXT = {
-  idle: 'Idle — press Start to meet someone',
+  idle: 'Idle — press Start',
   waiting: 'Looking for a partner…',
   paired: 'Connected to a stranger',
 };

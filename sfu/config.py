@@ -33,11 +33,22 @@ class IceServer:
 class Config:
     host: str = "127.0.0.1"
     port: int = 8080
-    #: Addresses offered for media (host candidates). Empty: 127.0.0.1 when ``host`` is loopback,
-    #: otherwise every non-loopback interface.
+    #: Addresses offered for media (host candidates). Empty: 127.0.0.1 when ``host`` is loopback
+    #: and no ``public_ip`` is set, otherwise every non-loopback interface.
     media_addresses: list[str] = field(default_factory=list)
     #: ICE servers, for the server and its clients. Empty by default: no STUN or TURN is contacted.
     ice_servers: list[IceServer] = field(default_factory=list)
+    #: Address announced in place of the private one in the server's host candidates (1:1 NAT,
+    #: e.g. a cloud VM). ``None``: announce the local address as it is.
+    public_ip: Optional[str] = None
+    #: UDP ports for the server's media sockets (both inclusive); 0: any port the system picks.
+    media_port_min: int = 0
+    media_port_max: int = 0
+    #: TURN URLs handed to clients with credentials minted per client from ``turn_secret``
+    #: (coturn ``use-auth-secret``), valid for ``turn_ttl`` seconds.
+    turn_urls: list[str] = field(default_factory=list)
+    turn_secret: Optional[str] = None
+    turn_ttl: int = 86400
     #: "auto" (forward encoded media when both legs share a codec, else transcode), "passthrough"
     #: (same, but refuse to start if the installed aiortc does not allow it) or "transcode".
     forwarding: str = "auto"
@@ -57,9 +68,20 @@ class Config:
     def host_addresses(self) -> list[str]:
         if self.media_addresses:
             return list(self.media_addresses)
-        if self.host in ("localhost",) or _is_loopback(self.host):
+        if self.public_ip is None and (self.host in ("localhost",) or _is_loopback(self.host)):
             return ["127.0.0.1"]
         return []
+
+    def media_port_range(self) -> Optional[tuple[int, int]]:
+        """The media UDP port range, ``None`` for any port; ``ValueError`` if inconsistent."""
+        if not self.media_port_min and not self.media_port_max:
+            return None
+        if not 1024 <= self.media_port_min <= self.media_port_max <= 65535:
+            raise ValueError(
+                f"media port range {self.media_port_min}-{self.media_port_max}: "
+                "expected 1024 <= min <= max <= 65535"
+            )
+        return (self.media_port_min, self.media_port_max)
 
 
 def _is_loopback(host: str) -> bool:

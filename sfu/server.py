@@ -12,10 +12,11 @@ from aiohttp import WSMsgType, web
 from . import __version__
 from .config import Config
 from .media.forwarding import direction_modes, make_forwarding
-from .media.peer import NegotiationError, PeerMedia, PeerSettings
+from .media.peer import NegotiationError, NoMediaPort, PeerMedia, PeerSettings
 from .pairing import Event, Idle, Matchmaker, Paired, PartnerLeft, Waiting
 from .session import Session
 from .signaling import Chat, ClientMessage, Next, Offer, ProtocolError, Start, Stop, error, parse
+from .turn import IceServerIssuer
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,16 @@ class Server:
         self.peer_settings = PeerSettings(
             ice_servers=[server.to_aiortc() for server in config.ice_servers],
             host_addresses=config.host_addresses(),
+            public_ip=config.public_ip,
+            port_range=config.media_port_range(),
+        )
+        self.ice_issuer = IceServerIssuer.from_config(config)
+        log.info(
+            "media on %s, announced as %s, UDP ports %s; TURN URLs with per-client credentials: %d",
+            ", ".join(self.peer_settings.host_addresses) or "every interface",
+            config.public_ip or "is",
+            "%d-%d" % self.peer_settings.port_range if self.peer_settings.port_range else "any",
+            len(config.turn_urls),
         )
         self.matchmaker = Matchmaker(rematch_cooldown=config.rematch_cooldown)
         self.sessions: dict[str, Session] = {}
@@ -94,7 +105,7 @@ class Server:
                 "type": "welcome",
                 "id": session.id,
                 "version": __version__,
-                "iceServers": [s.to_json() for s in self.config.ice_servers],
+                "iceServers": [s.to_json() for s in self.ice_issuer.for_client()],
             }
         )
         session.send({"type": "online", "count": len(self.sessions)})
@@ -169,6 +180,9 @@ class Server:
         media.on_ended = on_ended
         try:
             answer = await media.accept(sdp)
+        except NoMediaPort as exc:
+            log.warning("session %s: %s", session.id, exc)
+            raise ProtocolError("server_full", "no media port free; try again later", fatal=True) from None
         except NegotiationError as exc:
             raise ProtocolError("bad_sdp", f"cannot accept the offer: {exc}"[:300], fatal=True) from None
         session.send({"type": "answer", "sdp": answer})

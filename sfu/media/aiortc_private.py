@@ -8,10 +8,17 @@ they still exist, and ``tests/test_aiortc_private.py`` fails loudly if an aiortc
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import logging
+import random
+import socket
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 import aioice
+import aioice.candidate
+import aioice.ice
+import aioice.turn
 import aiortc
 from aiortc import RTCIceTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -43,10 +50,19 @@ def check() -> None:
         problems.append("aiortc.RTCRtpSender._send_keyframe")
     if not callable(getattr(aioice.Connection, "get_component_candidates", None)):
         problems.append("aioice.Connection.get_component_candidates")
-    _raise_if(problems)
-
-
-def _raise_if(problems: list[str]) -> None:
+    for owner, name in (
+        (aioice.ice, "StunProtocol"),
+        (aioice.ice, "server_reflexive_candidate"),
+        (aioice.candidate, "candidate_foundation"),
+        (aioice.candidate, "candidate_priority"),
+        (aioice.turn, "UDP_SOCKET_BUFFER_SIZE"),
+    ):
+        if not hasattr(owner, name):
+            problems.append(f"{owner.__name__}.{name}")
+    probe = aioice.Connection(ice_controlling=True)
+    for name in ("_protocols", "_check_list", "_nominated", "stun_server", "remote_candidates"):
+        if not hasattr(probe, name):
+            problems.append(f"aioice.Connection.{name}")
     if problems:
         raise PrivateApiError(
             f"aiortc {aiortc.__version__} / aioice {aioice.__version__} lack {', '.join(problems)}; "
@@ -71,22 +87,43 @@ def _ice_connections(pc: RTCPeerConnection) -> list[Any]:
     return connections
 
 
-def set_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
-    """Gather host candidates on exactly ``addresses`` instead of every non-loopback interface.
+def set_host_addresses(
+    pc: RTCPeerConnection,
+    addresses: Sequence[str],
+    *,
+    port_range: Optional[tuple[int, int]] = None,
+) -> None:
+    """Gather host candidates on exactly ``addresses``, on UDP ports within ``port_range``.
 
-    aioice never offers 127.0.0.1 by itself. Call after the transceivers exist and before
-    ``setLocalDescription`` (which gathers). An empty list keeps aioice's own choice.
+    aioice binds every non-loopback interface on a port the system picks, never offers 127.0.0.1
+    and has no option for a port range. Call after the transceivers exist and before
+    ``setLocalDescription`` (which gathers). An empty ``addresses`` keeps aioice's choice of
+    interfaces; ``port_range=None`` any port. STUN and TURN candidates are gathered as aioice does.
     """
-    if not addresses:
+    if not addresses and port_range is None:
         return
     chosen = list(addresses)
     for connection in _ice_connections(pc):
         original = connection.get_component_candidates
+        if port_range is None:
 
-        async def get_component_candidates(
-            component: int, addresses: list[str], timeout: int = 5, _original: Any = original
-        ) -> Any:
-            return await _original(component=component, addresses=chosen, timeout=timeout)
+            async def get_component_candidates(
+                component: int, addresses: list[str], timeout: int = 5, _original: Any = original
+            ) -> Any:
+                return await _original(component=component, addresses=chosen, timeout=timeout)
+
+        else:
+
+            async def get_component_candidates(
+                component: int,
+                addresses: list[str],
+                timeout: int = 5,
+                _original: Any = original,
+                _connection: Any = connection,
+            ) -> Any:
+                return await _gather_in_range(
+                    _connection, _original, component, chosen or addresses, port_range, timeout
+                )
 
         connection.get_component_candidates = get_component_candidates
 
@@ -331,3 +368,118 @@ def pin_encoder_bitrate(sender: RTCRtpSender, bitrate: int) -> None:
     encoder = getattr(sender, "_RTCRtpSender__encoder", None)
     if encoder is not None and hasattr(encoder, "target_bitrate"):
         encoder.target_bitrate = bitrate
+
+
+class PortRangeExhausted(OSError):
+    """Every UDP port of the configured range is taken on an address."""
+
+
+def bind_udp_in_range(address: str, port_range: tuple[int, int]) -> socket.socket:
+    """A UDP socket bound to ``address`` on a free port of ``port_range`` (inclusive)."""
+    low, high = port_range
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    count = high - low + 1
+    first = random.randrange(count)  # spread concurrent servers and reuse over the range
+    for step in range(count):
+        port = low + (first + step) % count
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((address, port))
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                continue
+            raise
+        return sock
+    raise PortRangeExhausted(errno.EADDRINUSE, f"no free UDP port in {low}-{high} on {address}")
+
+
+async def _gather_in_range(
+    connection: Any,
+    original: Any,
+    component: int,
+    addresses: Sequence[str],
+    port_range: tuple[int, int],
+    timeout: int,
+) -> list[Any]:
+    """aioice's ``Connection.get_component_candidates``, with host sockets bound within a range."""
+    loop = asyncio.get_running_loop()
+    candidates: list[Any] = []
+    host_protocols = []
+    try:
+        for address in addresses:
+            sock = bind_udp_in_range(address, port_range)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+            _, protocol = await loop.create_datagram_endpoint(
+                lambda: aioice.ice.StunProtocol(connection), sock=sock
+            )
+            host_protocols.append(protocol)
+            host, port = protocol.transport.get_extra_info("sockname")[:2]
+            protocol.local_candidate = aioice.Candidate(
+                foundation=aioice.candidate.candidate_foundation("host", "udp", host),
+                component=component,
+                transport="udp",
+                priority=aioice.candidate.candidate_priority(component, "host"),
+                host=host,
+                port=port,
+                type="host",
+            )
+            candidates.append(protocol.local_candidate)
+    finally:
+        # Owned by the connection from here on: closed with it, even if a later bind failed.
+        connection._protocols += host_protocols
+
+    tasks = []
+    if connection.stun_server:
+        tasks += [
+            asyncio.ensure_future(aioice.ice.server_reflexive_candidate(p, connection.stun_server))
+            for p in host_protocols
+            if ipaddress.ip_address(p.local_candidate.host).version == 4
+        ]
+    # With no addresses, aioice's own gathering does only what is left: the TURN allocation.
+    relayed = asyncio.ensure_future(original(component=component, addresses=[], timeout=timeout))
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        candidates += [t.result()[0] for t in done if t.exception() is None]
+    candidates += await relayed
+    return candidates
+
+
+def remote_addresses(pc: RTCPeerConnection) -> set[str]:
+    """Every remote address ICE knows on ``pc``: signalled candidates and peer-reflexive ones."""
+    found: set[str] = set()
+    for connection in _ice_connections(pc):
+        found.update(c.host for c in connection.remote_candidates)
+        found.update(pair.remote_candidate.host for pair in connection._check_list)
+    return found
+
+
+def selected_pairs(pc: RTCPeerConnection) -> list[dict[str, Any]]:
+    """The candidate pairs ICE chose on ``pc``: local candidate type, remote address and type."""
+    chosen = []
+    for connection in _ice_connections(pc):
+        for pair in connection._nominated.values():
+            chosen.append(
+                {
+                    "local_type": pair.local_candidate.type,
+                    "local": f"{pair.local_candidate.host}:{pair.local_candidate.port}",
+                    "remote_type": pair.remote_candidate.type,
+                    "remote": f"{pair.remote_candidate.host}:{pair.remote_candidate.port}",
+                }
+            )
+    return chosen
+
+
+def take_keyframe_request(sender: RTCRtpSender) -> bool:
+    """True once per keyframe request (PLI/FIR) received by ``sender`` since the last call.
+
+    aiortc only records the request in a private flag that its encode path reads; a track that
+    sends pre-encoded packets must read (and clear) it itself.
+    """
+    name = "_RTCRtpSender__force_keyframe"
+    requested = bool(getattr(sender, name, False))
+    if requested:
+        setattr(sender, name, False)
+    return requested

@@ -14,7 +14,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from . import aiortc_private
+from . import addresses, aiortc_private
 from .feed import Feed
 from .forwarding import Forwarding
 from .outbound import OutboundTrack
@@ -26,12 +26,24 @@ class NegotiationError(Exception):
     """The client's offer could not be accepted."""
 
 
+class NoMediaPort(NegotiationError):
+    """Every UDP port of the configured media port range is in use."""
+
+
 @dataclass
 class PeerSettings:
     #: ICE servers the server itself uses (empty: host candidates only; nothing leaves the machine).
     ice_servers: list[RTCIceServer] = field(default_factory=list)
     #: Local addresses offered as host candidates; empty lets aioice pick every non-loopback one.
     host_addresses: list[str] = field(default_factory=list)
+    #: Announced in place of the local address in host candidates (1:1 NAT); ``None``: as is.
+    public_ip: Optional[str] = None
+    #: Inclusive range of UDP ports for media sockets; ``None``: any.
+    port_range: Optional[tuple[int, int]] = None
+
+    def __post_init__(self) -> None:
+        if self.public_ip is not None:
+            addresses.check_public_ip(self.public_ip)
 
 
 class PeerMedia:
@@ -73,8 +85,12 @@ class PeerMedia:
 
     async def accept(self, offer_sdp: str) -> str:
         """Apply a complete SDP offer; return the complete SDP answer."""
+        if not offer_sdp.lstrip().startswith("v=0"):
+            raise NegotiationError("not an SDP offer (it must start with v=0)")
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            if not any(t.kind in ("audio", "video") for t in self.pc.getTransceivers()):
+                raise NegotiationError("the offer has no audio or video")
             self._forwarding.prepare(self.pc)
             for transceiver in self.pc.getTransceivers():
                 kind = transceiver.kind
@@ -84,11 +100,15 @@ class PeerMedia:
                 sender = self.pc.addTrack(track)
                 self._forwarding.bind(track, sender)
                 self.outbound[kind] = track
-            aiortc_private.set_host_addresses(self.pc, self._settings.host_addresses)
+            aiortc_private.set_host_addresses(
+                self.pc, self._settings.host_addresses, port_range=self._settings.port_range
+            )
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except aiortc_private.PortRangeExhausted as exc:
+            raise NoMediaPort(str(exc)) from exc
         except Exception as exc:  # aiortc raises many types for bad SDP
             raise NegotiationError(str(exc) or type(exc).__name__) from exc
-        return self.pc.localDescription.sdp
+        return addresses.announce(self.pc.localDescription.sdp, self._settings.public_ip)
 
     def watch(self, other: Optional["PeerMedia"]) -> None:
         """Send ``other``'s media to this participant from now on (``None``: nobody's)."""

@@ -1,0 +1,1 @@
+"""``sfu loadtest``: drive many headless clients against a running server and measure it."""
