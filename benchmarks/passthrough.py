@@ -129,12 +129,12 @@ async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) 
         for c in clients:
             await c.start()
         for c in clients:
-            await c.expect("paired", timeout=30)
+            await c.expect("paired", timeout=60)
         partner_of = {c.id: c.messages("paired")[-1]["partner"] for c in clients}
         by_id = {c.id: c for c in clients}
         start = time.monotonic()
         for c in clients:
-            await c.wait_frame_from(by_id[partner_of[c.id]].sender_id, since=start, timeout=30)
+            await c.wait_frame_from(by_id[partner_of[c.id]].sender_id, since=start, timeout=60)
         for c in clients:
             pin_bitrate(c, kbps)  # the same load in every mode, whatever the estimates say
         await asyncio.sleep(3.0)  # let bitrate estimates settle
