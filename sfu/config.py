@@ -104,7 +104,13 @@ class Config:
         metavar="PATH",
     )
     turn_ttl: int = setting(86400, "lifetime of the TURN credentials given to each client, in seconds", min=1)
-    forwarding: str = setting("transcode", "how media is forwarded between partners", choices=["transcode"])
+    forwarding: str = setting(
+        "auto",
+        "how media is forwarded between partners: passthrough sends encoded media unchanged when both "
+        "legs share a codec; transcode decodes and re-encodes; auto is passthrough where the installed "
+        "aiortc allows it, else transcode",
+        choices=["auto", "passthrough", "transcode"],
+    )
     rematch_cooldown: float = setting(
         5.0, "after Next, do not pair the same two people again for this many seconds", min=0, metavar="SECONDS"
     )

@@ -7,7 +7,7 @@ read from the server when scraped. Media code never imports this module: it is h
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
@@ -28,6 +28,7 @@ class ServerMetrics:
         waiting: Callable[[], float],
         paired: Callable[[], float],
         draining: Callable[[], float],
+        directions: Optional[Callable[[], dict[str, dict[str, int]]]] = None,
     ) -> None:
         self.registry = r = CollectorRegistry()
         Info("sfu_build", "Server version", registry=r).info({"version": __version__})
@@ -39,7 +40,16 @@ class ServerMetrics:
         ):
             Gauge(name, doc, registry=r).set_function(read)
         self.connections = Counter("sfu_connections", "Signaling connections accepted", registry=r)
-        self.pairs = Counter("sfu_pairs", "Pairs made, by forwarding mode", ["forwarding"], registry=r)
+        self.pairs = Counter(
+            "sfu_pairs", "Pairs made, by the server's forwarding setting", ["forwarding"], registry=r
+        )
+        self._directions = directions
+        self.directions = Gauge(
+            "sfu_forwarding_directions",
+            "Outbound media directions now forwarded encoded (passthrough), transcoded, starting or idle",
+            ["kind", "mode"],
+            registry=r,
+        )
         self.nexts = Counter("sfu_nexts", "Next presses", registry=r)
         self.errors = Counter("sfu_errors", "Error replies sent to clients, by code", ["code"], registry=r)
         self.time_to_pair = Histogram(
@@ -62,6 +72,11 @@ class ServerMetrics:
         self._sent: dict[tuple[str, str], tuple[int, int]] = {}
 
     def render(self) -> bytes:
+        if self._directions is not None:
+            self.directions.clear()
+            for kind, modes in self._directions().items():
+                for mode, count in modes.items():
+                    self.directions.labels(kind=kind, mode=mode).set(count)
         return generate_latest(self.registry)
 
     # -- events ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from . import __version__
 from .config import Config
 from .limits import AddressLimits, Refusal, SessionLimits, client_address
 from .logs import AddressTagger
-from .media.forwarding import make_forwarding
+from .media.forwarding import direction_modes, make_forwarding
 from .media.peer import NegotiationError, NoMediaPort, PeerMedia, PeerSettings
 from .metrics import ServerMetrics
 from .pairing import Event, Idle, Matchmaker, Paired, PairingState, PartnerLeft, Waiting
@@ -57,6 +57,7 @@ class Server:
             waiting=lambda: self.matchmaker.waiting_count,
             paired=lambda: self.matchmaker.paired_count,
             draining=lambda: 0 if self.accepting else 1,
+            directions=lambda: direction_modes(s.media for s in self.sessions.values() if s.media),
         )
         self._closing: set[asyncio.Task] = set()
 
@@ -114,6 +115,7 @@ class Server:
                 "paired": self.matchmaker.paired_count,
             },
             "pairs_made": self.matchmaker.pairs_made,
+            "directions": direction_modes(s.media for s in self.sessions.values() if s.media),
         }
 
     def readiness(self) -> tuple[bool, str]:

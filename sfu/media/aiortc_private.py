@@ -10,16 +10,29 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import logging
 import random
 import socket
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import aioice
 import aioice.candidate
 import aioice.ice
 import aioice.turn
 import aiortc
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCIceTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
+
+log = logging.getLogger(__name__)
 
 #: Versions these hooks were written and tested against.
 TESTED_AIORTC = ("1.16",)
@@ -31,7 +44,7 @@ class PrivateApiError(RuntimeError):
 
 
 def check() -> None:
-    """Raise :class:`PrivateApiError` if an internal used here is missing."""
+    """Raise :class:`PrivateApiError` if an internal every forwarding mode uses is missing."""
     problems = []
     if not callable(getattr(RTCRtpSender, "_send_keyframe", None)):
         problems.append("aiortc.RTCRtpSender._send_keyframe")
@@ -113,6 +126,248 @@ def set_host_addresses(
                 )
 
         connection.get_component_candidates = get_component_candidates
+
+
+# -- encoded forwarding (passthrough) -----------------------------------------------------------
+#
+# Forwarding encoded media needs five things aiortc 1.16 has no public API for:
+#   1. taking complete encoded frames off a receiver before its decoder (replace its jitter buffer),
+#   2. knowing which codec each inbound payload type is and what a sender negotiated,
+#   3. sending RTCP PLI (keyframe request) and REMB (bitrate cap) from a receiver,
+#   4. seeing PLI/FIR/REMB that arrive on a sender (aiortc only feeds them to its own encoder),
+#   5. putting the preferred codec first in the answer.
+
+
+def _code_names(function: Any) -> tuple[str, ...]:
+    code = getattr(function, "__code__", None)
+    return tuple(code.co_names) if code is not None else ()
+
+
+def passthrough_problems() -> list[str]:
+    """What the encoded-forwarding hooks need but the installed aiortc lacks (empty: all present)."""
+    problems = []
+    receiver_init = _code_names(RTCRtpReceiver.__init__)
+    handle_rtp = _code_names(getattr(RTCRtpReceiver, "_handle_rtp_packet", None))
+    for name in ("_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__codecs", "_RTCRtpReceiver__rtcp_ssrc"):
+        if name not in receiver_init:
+            problems.append(f"aiortc.RTCRtpReceiver.{name}")
+    for name in ("_RTCRtpReceiver__jitter_buffer", "add", "_data"):
+        if name not in handle_rtp:
+            problems.append(f"aiortc.RTCRtpReceiver._handle_rtp_packet uses {name}")
+    for owner, name in (
+        (RTCRtpReceiver, "_send_rtcp"),
+        (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpReceiver, "_handle_rtp_packet"),
+        (RTCRtpSender, "_handle_rtcp_packet"),
+        (RTCRtpSender, "send"),
+    ):
+        if not callable(getattr(owner, name, None)):
+            problems.append(f"aiortc.{owner.__name__}.{name}")
+    if "_codecs" not in _code_names(RTCRtpTransceiver.__init__):
+        problems.append("aiortc.RTCRtpTransceiver._codecs")
+    if "_recv" not in _code_names(RTCIceTransport.__init__):
+        problems.append("aiortc.RTCIceTransport._recv")
+    if "_RTCRtpSender__encoder" not in _code_names(RTCRtpSender.__init__):
+        problems.append("aiortc.RTCRtpSender._RTCRtpSender__encoder")
+    if "pack" not in _code_names(getattr(RTCRtpSender, "_next_encoded_frame", None)):
+        problems.append("aiortc.RTCRtpSender._next_encoded_frame packs pre-encoded data")
+    return problems
+
+
+def passthrough_supported() -> tuple[bool, str]:
+    """Whether encoded forwarding can run here, and why not."""
+    problems = passthrough_problems()
+    if problems:
+        return False, f"aiortc {aiortc.__version__} lacks {', '.join(problems)}"
+    if not aiortc.__version__.startswith(TESTED_AIORTC):
+        return False, f"aiortc {aiortc.__version__} is untested (tested: {', '.join(TESTED_AIORTC)})"
+    return True, ""
+
+
+def check_passthrough() -> None:
+    """Raise :class:`PrivateApiError` if encoded forwarding cannot run on the installed aiortc."""
+    ok, why = passthrough_supported()
+    if not ok:
+        raise PrivateApiError(f"encoded forwarding unavailable: {why}; use --forwarding transcode")
+
+
+class FrameTap(Protocol):
+    """What replaces a receiver's jitter buffer: takes depayloaded packets (``packet._data``)."""
+
+    def add(self, packet: RtpPacket) -> tuple[bool, None]: ...
+
+
+def tap_receiver(receiver: RTCRtpReceiver, tap: FrameTap) -> None:
+    """Route the receiver's depayloaded packets to ``tap`` instead of its jitter buffer.
+
+    Call from ``pc.on("track")`` (before RTP flows). The tap returns no frame, so aiortc's decoder
+    thread for this receiver never decodes anything.
+    """
+    receiver._RTCRtpReceiver__jitter_buffer = tap  # type: ignore[attr-defined]
+
+
+def packet_data(packet: RtpPacket) -> bytes:
+    """The depayloaded codec bitstream of a packet handed to a tap."""
+    return packet._data  # type: ignore[attr-defined]
+
+
+def receiver_codec(receiver: RTCRtpReceiver, payload_type: int) -> Optional[RTCRtpCodecParameters]:
+    return receiver._RTCRtpReceiver__codecs.get(payload_type)  # type: ignore[attr-defined]
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    return transceiver._codecs  # type: ignore[attr-defined]
+
+
+def prefer_codecs(transceiver: RTCRtpTransceiver, order: Sequence[str]) -> None:
+    """After ``setRemoteDescription``: put codecs named in ``order`` (mime types) first.
+
+    The answer lists codecs in this order and both browsers and aiortc send with the first one, so
+    every participant who allows it ends up on the same codec and their media can be forwarded as is.
+    """
+    codecs = list(transceiver._codecs)  # type: ignore[attr-defined]
+    rank = {mime.lower(): i for i, mime in enumerate(order)}
+    primaries = [c for c in codecs if c.mimeType.lower() != f"{transceiver.kind}/rtx"]
+    primaries.sort(key=lambda c: rank.get(c.mimeType.lower(), len(rank)))  # stable
+    ordered = []
+    for codec in primaries:
+        ordered.append(codec)
+        ordered += [
+            c
+            for c in codecs
+            if c.mimeType.lower().endswith("/rtx") and c.parameters.get("apt") == codec.payloadType
+        ]
+    transceiver._codecs = ordered  # type: ignore[attr-defined]
+
+
+def _spawn(coro: Any) -> None:
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(_ignore_result)
+
+
+def _ignore_result(task: "asyncio.Future[Any]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("RTCP send failed: %r", task.exception())
+
+
+def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Ask the remote publisher of ``media_ssrc`` for a keyframe (RTCP PLI)."""
+    _spawn(receiver._send_rtcp_pli(media_ssrc))
+
+
+def send_remb(receiver: RTCRtpReceiver, bitrate: int, media_ssrcs: list[int]) -> None:
+    """Tell the remote publisher to send at most ``bitrate`` bps (RTCP REMB)."""
+    rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    if rtcp_ssrc is None or not media_ssrcs:
+        return
+    packet = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(int(bitrate), media_ssrcs)
+    )
+    # The class's method: not the instance's rewrite hook (which is for aiortc's own REMBs).
+    _spawn(RTCRtpReceiver._send_rtcp(receiver, packet))
+
+
+def rewrite_receiver_remb(receiver: RTCRtpReceiver, rewrite: Callable[[int], Optional[int]]) -> None:
+    """Pass every REMB the receiver's own estimator sends through ``rewrite(bitrate)``, which
+    returns the bitrate to send, or ``None`` to send nothing this time."""
+    original = receiver._send_rtcp
+
+    async def _send_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                bitrate, ssrcs = None, []
+            if bitrate is not None:
+                value = rewrite(bitrate)
+                if value is None:
+                    return
+                packet.fci = pack_remb_fci(int(value), ssrcs)
+        await original(packet)
+
+    receiver._send_rtcp = _send_rtcp  # type: ignore[method-assign]
+
+
+def on_sender_feedback(
+    sender: RTCRtpSender,
+    *,
+    keyframe_request: Callable[[], None],
+    bitrate: Callable[[int], None],
+) -> None:
+    """Also call ``keyframe_request()`` on PLI/FIR and ``bitrate(bps)`` on REMB for this sender.
+
+    aiortc still handles them itself (its encoder, when it encodes, obeys them).
+    """
+    original = sender._handle_rtcp_packet
+
+    async def _handle_rtcp_packet(packet: Any) -> None:
+        await original(packet)
+        if isinstance(packet, RtcpPsfbPacket):
+            if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                keyframe_request()
+            elif packet.fmt == RTCP_PSFB_APP:
+                try:
+                    bps, ssrcs = unpack_remb_fci(packet.fci)
+                except ValueError:
+                    return
+                if sender._ssrc in ssrcs:
+                    bitrate(bps)
+
+    sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+
+
+def on_sender_codec(sender: RTCRtpSender, callback: Callable[[RTCRtpCodecParameters], None]) -> None:
+    """Call ``callback(codec)`` with the codec the sender will send, once negotiation starts it."""
+    original = sender.send
+
+    async def send(parameters: Any) -> None:
+        if parameters.codecs:
+            callback(parameters.codecs[0])
+        await original(parameters)
+
+    sender.send = send  # type: ignore[method-assign]
+
+
+# -- test clients -------------------------------------------------------------------------------
+
+
+def wrap_inbound_datagrams(pc: RTCPeerConnection, wrap: Callable[[Any], Any]) -> None:
+    """Replace each ICE transport's datagram reader ``recv`` with ``wrap(recv)`` (link emulation).
+
+    Takes effect from the next datagram the DTLS transport reads.
+    """
+    seen: list[Any] = []
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        ice = dtls.transport if dtls is not None else None
+        if ice is None or any(ice is s for s in seen):
+            continue
+        seen.append(ice)
+        ice._recv = wrap(ice._recv)
+
+
+def encoder_target_bitrate(sender: RTCRtpSender) -> Optional[int]:
+    """The bitrate a sender's encoder currently aims at (set by the remote REMB), if it has one."""
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    return getattr(encoder, "target_bitrate", None)
+
+
+def pin_encoder_bitrate(sender: RTCRtpSender, bitrate: int) -> None:
+    """Make the sender's encoder aim at ``bitrate`` and ignore REMB (load generation: equal load).
+
+    Applies from the sender's next frame; the encoder must exist (call after media started).
+    """
+    original = sender._handle_rtcp_packet
+
+    async def _handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            return
+        await original(packet)
+
+    sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    if encoder is not None and hasattr(encoder, "target_bitrate"):
+        encoder.target_bitrate = bitrate
 
 
 class PortRangeExhausted(OSError):

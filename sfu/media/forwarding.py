@@ -9,18 +9,28 @@ track to its aiortc sender. Pairing and signaling never see which strategy runs;
 from __future__ import annotations
 
 import abc
+import logging
+from typing import Any, Iterable
 
-from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 
 from . import aiortc_private
 from .feed import DecodedFeed, Feed
 from .outbound import OutboundAudioTrack, OutboundTrack, OutboundVideoTrack
+
+log = logging.getLogger(__name__)
+
+#: ``sfu serve --forwarding`` choices.
+MODES = ("auto", "passthrough", "transcode")
 
 
 class Forwarding(abc.ABC):
     """A way of forwarding media from one peer connection to another."""
 
     name: str
+
+    def prepare(self, pc: RTCPeerConnection) -> None:
+        """Called after the client's offer is applied, before the answer is made (codec choice)."""
 
     @abc.abstractmethod
     def feed(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Feed:
@@ -52,6 +62,36 @@ class Transcode(Forwarding):
 
 
 def make_forwarding(name: str) -> Forwarding:
+    """``transcode``; ``passthrough`` (encoded forwarding, error if aiortc does not allow it); or
+    ``auto`` (encoded forwarding where aiortc allows it, else transcoding everything).
+
+    Both encoded modes still transcode a direction whose two legs negotiated different codecs.
+    """
     if name == "transcode":
         return Transcode()
+    if name in ("auto", "passthrough"):
+        supported, why = aiortc_private.passthrough_supported()
+        if not supported:
+            if name == "passthrough":
+                aiortc_private.check_passthrough()
+            log.warning("encoded forwarding unavailable (%s): transcoding everything", why)
+            return Transcode()
+        from .passthrough import Passthrough
+
+        log.info("forwarding %s: encoded media is forwarded as is when both legs share a codec", name)
+        return Passthrough(name)
     raise ValueError(f"unknown forwarding mode {name!r}")
+
+
+def direction_modes(medias: Iterable[Any]) -> dict[str, dict[str, int]]:
+    """How many outbound directions of each kind are forwarded encoded, transcoded or idle."""
+    counts: dict[str, dict[str, int]] = {}
+    for media in medias:
+        for kind, track in getattr(media, "outbound", {}).items():
+            if track.source is None:
+                mode = "idle"
+            else:
+                mode = getattr(track, "mode", "transcode") or "starting"
+            per_kind = counts.setdefault(kind, {})
+            per_kind[mode] = per_kind.get(mode, 0) + 1
+    return counts

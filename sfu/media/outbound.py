@@ -141,6 +141,7 @@ class OutboundVideoTrack(OutboundTrack):
         width, height = PLACEHOLDER_SIZE
         self._placeholder = numpy.full((height * 3 // 2, width), PLACEHOLDER_GREY, numpy.uint8)
         self._placeholder[height:] = 128  # neutral chroma
+        self._placeholder_now = False
 
     def placeholder_frame(self) -> av.VideoFrame:
         return av.VideoFrame.from_ndarray(self._placeholder, format="yuv420p")
@@ -150,9 +151,19 @@ class OutboundVideoTrack(OutboundTrack):
         self._last_pts = pts
         return pts
 
+    def _switched(self) -> None:
+        # Show the placeholder at once when the partner goes, not one interval later.
+        self._placeholder_now = self._source is None
+
+    def _placeholder_timeout(self) -> float:
+        if self._placeholder_now:
+            self._placeholder_now = False
+            return 0.0
+        return PLACEHOLDER_INTERVAL
+
     async def recv(self) -> av.VideoFrame:
         while True:
-            timeout = PLACEHOLDER_INTERVAL if self._source is None else None
+            timeout = self._placeholder_timeout() if self._source is None else None
             item = await self._next_item(timeout)
             if item is None:
                 if self._source is not None:

@@ -93,6 +93,7 @@ class PeerMedia:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             if not any(t.kind in ("audio", "video") for t in self.pc.getTransceivers()):
                 raise NegotiationError("the offer has no audio or video")
+            self._forwarding.prepare(self.pc)
             for transceiver in self.pc.getTransceivers():
                 kind = transceiver.kind
                 if kind in self.outbound or kind not in ("audio", "video"):

@@ -1,0 +1,83 @@
+"""Relay a watcher's bandwidth estimate (REMB) upstream, as a cap on what its partner publishes.
+
+When media is forwarded without re-encoding, the REMB a watcher's browser sends to the server reaches
+no encoder. :class:`UpstreamCap` sits on the partner's inbound receiver: it remembers the watcher's
+estimate, clamps the REMB the server's own estimator sends to the publisher, and sends a REMB at
+once whenever the watcher's estimate changes. A cap not refreshed for :data:`CAP_TTL` seconds (the
+watcher left or stopped reporting) is dropped.
+
+A receiver's estimate follows what it has been receiving (it may report at most ~1.5x its incoming
+rate), so right after a partner switch it still describes the previous stream — or the tiny grey
+placeholder. Relaying that would throttle the new partner to a trickle and starve its keyframes.
+Estimates are therefore ignored for :data:`SETTLE` seconds after each switch.
+
+REMB is rate-limited in both directions: a receiver's estimator that sees overuse reports on every
+packet; a report goes upstream only every :data:`MIN_INTERVAL` seconds, or at once when it asks
+for at least 10% less than the last one sent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+#: Seconds a watcher's estimate stays valid without a new REMB (browsers send one every ~1 s).
+CAP_TTL = 5.0
+#: Never ask a publisher for less than this (bps); below it video stops being useful.
+MIN_CAP = 100_000
+#: Seconds after a switch during which the watcher's estimate still describes its previous stream.
+SETTLE = 3.0
+#: Shortest time between two REMBs sent upstream, unless the newer asks for much less.
+MIN_INTERVAL = 0.25
+
+
+class UpstreamCap:
+    def __init__(self, send_remb: Callable[[int, list[int]], None], ssrc: Callable[[], Optional[int]]) -> None:
+        self._send_remb = send_remb
+        self._ssrc = ssrc
+        self._cap: Optional[int] = None
+        self._cap_at = 0.0
+        self._estimate: Optional[int] = None
+        self._settled_at = 0.0
+        self._sent: Optional[int] = None
+        self._sent_at = -1e9
+        self.relayed = 0
+
+    @property
+    def cap(self) -> Optional[int]:
+        if self._cap is not None and time.monotonic() - self._cap_at > CAP_TTL:
+            self._cap = None
+        return self._cap
+
+    def set(self, bitrate: int) -> None:
+        """The watcher's latest estimate: forward it to the publisher now (clamped to ours)."""
+        if time.monotonic() < self._settled_at:
+            return
+        self._cap = max(MIN_CAP, int(bitrate))
+        self._cap_at = time.monotonic()
+        ssrc = self._ssrc()
+        if ssrc is None:
+            return
+        value = self._cap if self._estimate is None else min(self._cap, self._estimate)
+        if self._due(value):
+            self.relayed += 1
+            self._send_remb(value, [ssrc])
+
+    def clear(self) -> None:
+        """A new watcher (or none): forget the cap and ignore estimates for a moment."""
+        self._cap = None
+        self._settled_at = time.monotonic() + SETTLE
+
+    def clamp(self, estimate: int) -> Optional[int]:
+        """Applied to every REMB the server's own receiver sends upstream (``None``: skip it)."""
+        self._estimate = estimate
+        cap = self.cap
+        value = estimate if cap is None else min(estimate, cap)
+        return value if self._due(value) else None
+
+    def _due(self, value: int) -> bool:
+        now = time.monotonic()
+        if now - self._sent_at < MIN_INTERVAL and self._sent is not None and value > self._sent * 0.9:
+            return False
+        self._sent, self._sent_at = value, now
+        return True

@@ -1,0 +1,360 @@
+"""Encoded forwarding: send a partner's encoded frames to the watcher without decoding them.
+
+:class:`EncodedFeed` taps an inbound receiver (no decoder work) and hands complete encoded frames to
+its watcher's outbound track. When the watcher's leg negotiated the same codec, the frames go out as
+``av.Packet`` objects, which aiortc's sender packetizes without encoding (it rewrites SSRC, sequence
+numbers and timestamps, so they stay continuous across partner switches). When the codecs differ,
+the feed decodes on demand and the outbound track hands pictures to aiortc's encoder: the same
+outbound track carries either, per item.
+
+Keyframes: a watcher gets nothing from a new partner until a keyframe (requested on every switch and
+re-requested every ~500 ms while waiting); the watcher's own PLI/FIR is relayed to the partner; an
+inbound loss withholds frames until the next keyframe. Bandwidth: the watcher's REMB is relayed to
+the partner as a cap. Queues are bounded: an overflowing encoded queue is dropped whole and restarts
+at a keyframe.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+from typing import Any, Optional
+
+import av
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from . import aiortc_private
+from .bandwidth import UpstreamCap
+from .encoded import EncodedFrame, FrameAssembler, mime, same_codec
+from .feed import Feed
+from .forwarding import Forwarding
+from .keyframes import KeyframeRequester
+from .ondemand import OnDemandDecoder
+from .outbound import (
+    VIDEO_CLOCK,
+    VIDEO_TIME_BASE,
+    OutboundAudioTrack,
+    OutboundTrack,
+    OutboundVideoTrack,
+)
+
+log = logging.getLogger(__name__)
+
+#: Codec order put first in every answer, so that participants who allow it share one codec.
+PREFERRED_CODECS = {"video": ("video/VP8", "video/H264"), "audio": ("audio/opus",)}
+#: Seconds between keyframe re-requests while a watcher waits for one.
+KEYFRAME_RETRY = 0.5
+#: Smallest pts step between two frames from different origins (1/60 s at 90 kHz).
+MIN_PTS_STEP = VIDEO_CLOCK // 60
+
+
+class EncodedFeed(Feed):
+    """One participant's inbound track, as complete encoded frames (decoded only on demand)."""
+
+    def __init__(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        super().__init__(track.kind)
+        self._receiver = receiver
+        self.codec: Optional[RTCRtpCodecParameters] = None
+        self.assembler = FrameAssembler(
+            track.kind,
+            lambda pt: aiortc_private.receiver_codec(receiver, pt),
+            self._on_frame,
+            self.request_keyframe,
+        )
+        self.keyframes = KeyframeRequester(
+            lambda ssrc: aiortc_private.send_pli(receiver, ssrc), lambda: self.assembler.ssrc
+        )
+        self.cap = UpstreamCap(
+            lambda bps, ssrcs: aiortc_private.send_remb(receiver, bps, ssrcs), lambda: self.assembler.ssrc
+        )
+        self._decoder: Optional[OnDemandDecoder] = None
+        aiortc_private.tap_receiver(receiver, self.assembler)
+        if track.kind == "video":
+            aiortc_private.rewrite_receiver_remb(receiver, self.cap.clamp)
+
+    def on_subscribe(self) -> None:
+        self.cap.clear()
+        if self._decoder is not None:
+            self._decoder.restart()
+        self.request_keyframe()
+
+    def unsubscribe(self, sink: OutboundTrack) -> None:
+        if self.subscriber is sink:
+            self.cap.clear()
+        super().unsubscribe(sink)
+
+    def request_keyframe(self) -> None:
+        if self.kind == "video":
+            self.keyframes.request()
+
+    def _on_frame(self, frame: EncodedFrame) -> None:
+        self.items += 1
+        self.codec = frame.codec
+        if frame.keyframe and self.kind == "video":
+            self.keyframes.keyframe_arrived()
+        self.keyframes.media_seen()
+        sink = self.subscriber
+        if sink is None:
+            return
+        if getattr(sink, "accepts", None) is not None and sink.accepts(frame.codec):
+            sink.push(self, frame)
+            return
+        if self._decoder is None:
+            self._decoder = OnDemandDecoder(self._on_decoded, self.request_keyframe)
+        self._decoder.submit(frame)
+
+    def _on_decoded(self, frame: av.frame.Frame) -> None:
+        sink = self.subscriber
+        if sink is not None:
+            sink.push(self, frame)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._decoder is not None:
+            await self._decoder.close()
+
+
+class _Mode:
+    """Which way an outbound track is currently fed, logged when it changes."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.mode: Optional[str] = None  #: "passthrough", "transcode" or None (no partner)
+        self.codec: Optional[RTCRtpCodecParameters] = None  #: what this leg sends
+
+    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
+        return self.codec is None or same_codec(codec, self.codec)
+
+    def set(self, mode: Optional[str], source: Optional[RTCRtpCodecParameters] = None) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            if mode is not None:
+                via = mime(source) if source is not None else "?"
+                to = mime(self.codec) if self.codec is not None else "?"
+                log.info("%s forwarding %s: %s -> %s (%x)", self.kind, mode, via, to, id(self) & 0xFFFFFF)
+
+
+class PassthroughVideoTrack(OutboundVideoTrack):
+    """Sends encoded frames as they came (same codec) or pictures to encode (codec mismatch)."""
+
+    capacity = 6
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = _Mode("video")
+        self._waiting_keyframe = True
+        self._src_ts: Optional[int] = None
+        self.frames_skipped = 0
+
+    @property
+    def mode(self) -> Optional[str]:
+        return self.state.mode if self._source is not None else None
+
+    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
+        self.state.codec = codec
+
+    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
+        return self.state.accepts(codec)
+
+    def _switched(self) -> None:
+        super()._switched()
+        self._waiting_keyframe = True
+        self._src_ts = None
+
+    def _ask_keyframe(self) -> None:
+        request = getattr(self._source, "request_keyframe", None)
+        if request is not None:
+            request()
+
+    def on_keyframe_request(self) -> None:
+        """The watcher reported picture loss (PLI/FIR): ask its partner when forwarding encoded."""
+        if self.state.mode == "passthrough":
+            self._ask_keyframe()
+
+    def on_remb(self, bitrate: int) -> None:
+        """The watcher's bandwidth estimate: cap its partner's publishing rate."""
+        cap = getattr(self._source, "cap", None)
+        if self.state.mode == "passthrough" and cap is not None:
+            cap.set(bitrate)
+
+    def push(self, source: Any, item: Any) -> None:
+        if not isinstance(item, EncodedFrame):
+            super().push(source, item)
+            return
+        if source is not self._source or self.readyState != "live":
+            return
+        self.items_in += 1
+        if len(self._items) >= self.capacity:
+            # Dropping one encoded frame breaks every frame after it: drop all, restart at a keyframe.
+            self.items_dropped += len(self._items)
+            self._items.clear()
+            self._waiting_keyframe = True
+            self._ask_keyframe()
+        self._items.append(item)
+        self._wake.set()
+
+    def _pts(self) -> int:
+        # At least a frame interval after the previous frame: forwarded frames follow the
+        # partner's clock, which may run ahead of ours, and frames a few ticks apart get merged
+        # or dropped by receivers.
+        pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + MIN_PTS_STEP)
+        self._last_pts = pts
+        return pts
+
+    def _encoded_pts(self, timestamp: int) -> int:
+        if self._src_ts is None:
+            pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + MIN_PTS_STEP)
+        else:
+            delta = (timestamp - self._src_ts) & 0xFFFFFFFF
+            if delta >= 1 << 31 or delta > 10 * VIDEO_CLOCK:
+                delta = 1  # reordered or absurd jump: keep pts strictly increasing
+            pts = self._last_pts + max(1, delta)
+        self._src_ts = timestamp
+        self._last_pts = pts
+        return pts
+
+    async def recv(self) -> Any:
+        while True:
+            if self._source is None:
+                timeout: Optional[float] = self._placeholder_timeout()
+            elif self._waiting_keyframe:
+                timeout = KEYFRAME_RETRY
+            else:
+                timeout = None
+            item = await self._next_item(timeout)
+            if item is None:
+                if self._source is not None:
+                    if self._waiting_keyframe:
+                        self._ask_keyframe()
+                    continue
+                self.state.set(None)
+                frame = self.placeholder_frame()
+                frame.pts = self._pts()
+                frame.time_base = VIDEO_TIME_BASE
+                self._src_ts = None
+                return frame
+            if isinstance(item, EncodedFrame):
+                if self._waiting_keyframe and not item.keyframe:
+                    self.frames_skipped += 1
+                    self._ask_keyframe()
+                    continue
+                self._waiting_keyframe = False
+                packet = av.Packet(item.data)
+                packet.pts = self._encoded_pts(item.timestamp)
+                packet.time_base = VIDEO_TIME_BASE
+                self.state.set("passthrough", item.codec)
+                return packet
+            self._waiting_keyframe = False  # decoded pictures: the encoder makes its own keyframe
+            item.pts = self._pts()
+            item.time_base = VIDEO_TIME_BASE
+            self._src_ts = None
+            self.state.set("transcode", getattr(self._source, "codec", None))
+            return item
+
+
+class PassthroughAudioTrack(OutboundAudioTrack):
+    """Sends Opus packets as they came, with continuous timestamps; decoded audio on mismatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = _Mode("audio")
+        self._src_ts: Optional[int] = None
+        self._last_pts: Optional[int] = None
+
+    @property
+    def mode(self) -> Optional[str]:
+        return self.state.mode if self._source is not None else None
+
+    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
+        self.state.codec = codec
+
+    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
+        return self.state.accepts(codec)
+
+    def on_keyframe_request(self) -> None:
+        pass
+
+    def on_remb(self, bitrate: int) -> None:
+        pass
+
+    def _switched(self) -> None:
+        self._src_ts = None
+
+    async def recv(self) -> Any:
+        item = None
+        while item is None:
+            item = await self._next_item(None)
+        if not isinstance(item, EncodedFrame):
+            frame = item
+            rate = frame.sample_rate
+            wall = int(self._elapsed() * rate)
+            floor = 0 if self._last_pts is None else self._last_pts + 1
+            if self._next_pts is None or wall - self._next_pts > rate // 10 or self._next_pts < floor:
+                pts = max(wall, floor)
+            else:
+                pts = self._next_pts
+            self._next_pts = pts + frame.samples
+            self._last_pts = pts
+            frame.pts = pts
+            frame.time_base = fractions.Fraction(1, rate)
+            self._src_ts = None
+            self.state.set("transcode", getattr(self._source, "codec", None))
+            return frame
+        rate = item.codec.clockRate
+        wall = int(self._elapsed() * rate)
+        if self._src_ts is None or self._last_pts is None:
+            pts = wall if self._last_pts is None else max(wall, self._last_pts + 1)
+        else:
+            delta = (item.timestamp - self._src_ts) & 0xFFFFFFFF
+            if delta == 0 or delta > rate:
+                pts = max(wall, self._last_pts + 1)  # reordered, or a long silence upstream
+            else:
+                pts = self._last_pts + delta
+        self._src_ts = item.timestamp
+        self._last_pts = pts
+        self._next_pts = None
+        packet = av.Packet(item.data)
+        packet.pts = pts
+        packet.time_base = _time_base(rate)
+        self.state.set("passthrough", item.codec)
+        return packet
+
+
+_TIME_BASES: dict[int, fractions.Fraction] = {}
+
+
+def _time_base(rate: int) -> fractions.Fraction:
+    time_base = _TIME_BASES.get(rate)
+    if time_base is None:
+        time_base = _TIME_BASES[rate] = fractions.Fraction(1, rate)
+    return time_base
+
+
+class Passthrough(Forwarding):
+    """Forward encoded media when both legs use the same codec; decode and re-encode otherwise."""
+
+    def __init__(self, name: str = "auto") -> None:
+        self.name = name
+
+    def prepare(self, pc: RTCPeerConnection) -> None:
+        for transceiver in pc.getTransceivers():
+            order = PREFERRED_CODECS.get(transceiver.kind)
+            if order:
+                aiortc_private.prefer_codecs(transceiver, order)
+
+    def feed(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Feed:
+        return EncodedFeed(track, receiver)
+
+    def outbound(self, kind: str) -> OutboundTrack:
+        return PassthroughVideoTrack() if kind == "video" else PassthroughAudioTrack()
+
+    def bind(self, track: OutboundTrack, sender: RTCRtpSender) -> None:
+        assert isinstance(track, (PassthroughVideoTrack, PassthroughAudioTrack))
+        aiortc_private.on_sender_codec(sender, track.set_codec)
+        aiortc_private.on_sender_feedback(
+            sender, keyframe_request=track.on_keyframe_request, bitrate=track.on_remb
+        )
+        if track.kind == "video":
+            # Pictures to encode (placeholder, codec mismatch) start with a keyframe after a switch.
+            track.on_switch = lambda: aiortc_private.force_keyframe(sender)
