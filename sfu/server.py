@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from aiohttp import WSMsgType, web
 
@@ -245,7 +245,7 @@ class Server:
 
         def on_ended(state: str) -> None:
             log.info("session %s: peer connection %s", session.id, state)
-            asyncio.ensure_future(session.ws.close(code=1011, message=b"media connection " + state.encode()))
+            self._own(session.ws.close(code=1011, message=b"media connection " + state.encode()))
 
         media.on_ended = on_ended
         try:
@@ -346,9 +346,13 @@ class Server:
             self.limits.closed(session.id)  # decided once
             log.info("session %s: timeout (%s)", session.id, why, extra={"event": "timeout", "session": session.id})
             session.send(error("timeout", why))
-            task = asyncio.ensure_future(session.flush_and_close(1008, b"timeout"))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._own(session.flush_and_close(1008, b"timeout"))
+
+    def _own(self, coro: Any) -> None:
+        """Run a closing step in the background; the server awaits what is left when it stops."""
+        task = asyncio.ensure_future(coro)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _sample_media(self) -> None:
         """Count bytes and packets sent to participants (for /metrics)."""

@@ -31,6 +31,7 @@ class Session:
         self.on_send: Optional[Callable[[dict], None]] = None
         self._outbox: asyncio.Queue[Optional[str]] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer = asyncio.ensure_future(self._write())
+        self._closer: Optional[asyncio.Task] = None
 
     def __repr__(self) -> str:
         return f"<Session {self.id}>"
@@ -45,7 +46,8 @@ class Session:
             self._outbox.put_nowait(json.dumps(message))
         except asyncio.QueueFull:
             log.warning("session %s: client is not reading, closing", self.id)
-            asyncio.ensure_future(self.ws.close(code=1008, message=b"too slow"))
+            if self._closer is None:
+                self._closer = asyncio.ensure_future(self.ws.close(code=1008, message=b"too slow"))
 
     async def _write(self) -> None:
         try:
@@ -83,5 +85,7 @@ class Session:
             pass
         if self.media is not None:
             await self.media.close()
+        if self._closer is not None:
+            await asyncio.gather(self._closer, return_exceptions=True)
         if not self.ws.closed:
             await self.ws.close()
