@@ -123,7 +123,9 @@ class HeadlessClient:
         aiortc_private.set_host_addresses(pc, self.host_addresses)
         await pc.setLocalDescription(await pc.createOffer())
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
-        answer = await self.expect("answer", timeout=timeout)
+        answer = await self.expect("answer", "error", timeout=timeout)
+        if answer["type"] == "error":
+            raise ClientError(f"client {self.sender_id}: offer refused: {answer['code']}: {answer['message']}")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
     async def wait_connected(self, timeout: float = 15.0) -> None:
