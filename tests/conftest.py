@@ -9,24 +9,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
-from aiohttp import web
 
-from sfu.app import SERVER, create_app
 from sfu.config import Config
 from sfu.headless.client import HeadlessClient
-from sfu.server import Server
+
+from .ops_helpers import Running as RunningServer
+from .ops_helpers import running
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@dataclass
-class RunningServer:
-    url: str
-    server: Server
 
 
 def free_port() -> int:
@@ -43,14 +36,9 @@ def config() -> Config:
 
 @pytest.fixture
 async def server(config: Config) -> AsyncIterator[RunningServer]:
-    app = create_app(config)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield RunningServer(url=f"http://127.0.0.1:{port}", server=app[SERVER])
-    await runner.cleanup()
+    """An in-process server on a free loopback port (``.url``, ``.server``)."""
+    async with running(config) as srv:
+        yield srv
 
 
 ClientFactory = Callable[..., Awaitable[HeadlessClient]]

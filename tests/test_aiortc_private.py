@@ -11,7 +11,7 @@ import time
 
 import aiortc
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
 from sfu.headless.synthetic import StampedVideoTrack
 from sfu.media import aiortc_private

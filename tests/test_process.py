@@ -95,6 +95,7 @@ async def test_sigterm_drains_clients_and_exits_in_bounds(processes: list[Proces
         await a.wait_frame_from(2, timeout=30)
         # A client that never answers the close handshake must not hold the exit.
         stubborn = await http.ws_connect(p.url + "/ws", autoclose=False, autoping=False)
+        assert not stubborn.closed
 
         sent = time.monotonic()
         p.proc.send_signal(signal.SIGTERM)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional

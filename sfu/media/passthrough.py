@@ -135,7 +135,24 @@ class _Mode:
                 log.info("%s forwarding %s: %s -> %s (%x)", self.kind, mode, via, to, id(self) & 0xFFFFFF)
 
 
-class PassthroughVideoTrack(OutboundVideoTrack):
+class _ModeTracking:
+    """What both passthrough tracks share: the negotiated codec and the current mode."""
+
+    state: _Mode
+    _source: Any
+
+    @property
+    def mode(self) -> Optional[str]:
+        return self.state.mode if self._source is not None else None
+
+    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
+        self.state.codec = codec
+
+    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
+        return self.state.accepts(codec)
+
+
+class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
     """Sends encoded frames as they came (same codec) or pictures to encode (codec mismatch)."""
 
     capacity = 6
@@ -147,15 +164,6 @@ class PassthroughVideoTrack(OutboundVideoTrack):
         self._src_ts: Optional[int] = None
         self.frames_skipped = 0
 
-    @property
-    def mode(self) -> Optional[str]:
-        return self.state.mode if self._source is not None else None
-
-    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
-        self.state.codec = codec
-
-    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
-        return self.state.accepts(codec)
 
     def _switched(self) -> None:
         super()._switched()
@@ -253,7 +261,7 @@ class PassthroughVideoTrack(OutboundVideoTrack):
             return item
 
 
-class PassthroughAudioTrack(OutboundAudioTrack):
+class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
     """Sends Opus packets as they came, with continuous timestamps; decoded audio on mismatch."""
 
     def __init__(self) -> None:
@@ -262,15 +270,6 @@ class PassthroughAudioTrack(OutboundAudioTrack):
         self._src_ts: Optional[int] = None
         self._last_pts: Optional[int] = None
 
-    @property
-    def mode(self) -> Optional[str]:
-        return self.state.mode if self._source is not None else None
-
-    def set_codec(self, codec: RTCRtpCodecParameters) -> None:
-        self.state.codec = codec
-
-    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
-        return self.state.accepts(codec)
 
     def on_keyframe_request(self) -> None:
         pass
