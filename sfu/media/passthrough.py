@@ -122,9 +122,16 @@ class _Mode:
         self.kind = kind
         self.mode: Optional[str] = None  #: "passthrough", "transcode" or None (no partner)
         self.codec: Optional[RTCRtpCodecParameters] = None  #: what this leg sends
+        self._checked: Optional[tuple[RTCRtpCodecParameters, RTCRtpCodecParameters, bool]] = None
 
     def accepts(self, codec: RTCRtpCodecParameters) -> bool:
-        return self.codec is None or same_codec(codec, self.codec)
+        if self.codec is None:
+            return True
+        # Asked for every frame, nearly always with the same two codec objects: remember the answer.
+        checked = self._checked
+        if checked is None or checked[0] is not codec or checked[1] is not self.codec:
+            checked = self._checked = (codec, self.codec, same_codec(codec, self.codec))
+        return checked[2]
 
     def set(self, mode: Optional[str], source: Optional[RTCRtpCodecParameters] = None) -> None:
         if mode != self.mode:
