@@ -163,6 +163,10 @@ class Config:
         False, "take the client address from X-Forwarded-For (only behind a proxy that sets it)"
     )
     # -- operations ------------------------------------------------------------------------------
+    drain_grace: float = setting(
+        0.0, "on SIGTERM, first report not ready at /readyz for this many seconds while still serving, "
+        "so a load balancer stops sending new people here, then drain", min=0, metavar="SECONDS",
+    )
     drain_timeout: float = setting(
         10.0, "on SIGTERM, seconds allowed to tell clients and close every connection before exiting",
         min=0, metavar="SECONDS",

@@ -1,6 +1,8 @@
 """Running ``sfu serve``: logging, TLS, the aiohttp runner, and a bounded graceful shutdown.
 
-On SIGTERM (or Ctrl-C) aiohttp stops listening, then :meth:`sfu.server.Server.shutdown` tells every
+On SIGTERM, with ``drain_grace`` set, the server first reports not ready at ``/readyz`` for that
+long while still serving (a load balancer stops sending new people); then (and at once on Ctrl-C)
+aiohttp stops listening, and :meth:`sfu.server.Server.shutdown` tells every
 client ``shutting_down`` and closes every connection within ``drain_timeout``; should anything still
 hang a few seconds past that, the process exits anyway (status 1).
 """
@@ -10,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import ssl
-from typing import Optional
+from typing import Awaitable, Callable, Optional
 
 from aiohttp import web
 
@@ -39,6 +42,31 @@ def ssl_context(config: Config) -> Optional[ssl.SSLContext]:
     return context
 
 
+def _announce_drain_on_sigterm(grace: float) -> Callable[[web.Application], Awaitable[None]]:
+    """A start-up hook: SIGTERM marks the server not ready, then stops it ``grace`` seconds later."""
+    from .app import SERVER
+
+    async def install(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+
+        def announce() -> None:
+            server = app[SERVER]
+            if not server.ready:
+                return
+            server.ready = False
+            log.info("not ready; draining in %.1f s", grace, extra={"event": "drain_announced", "grace": grace})
+            loop.call_later(grace, _raise_graceful_exit)
+
+        # Replaces aiohttp's own SIGTERM handler (installed before start-up hooks run).
+        loop.add_signal_handler(signal.SIGTERM, announce)
+
+    return install
+
+
+def _raise_graceful_exit() -> None:
+    raise web.GracefulExit()
+
+
 def run(config: Config) -> int:
     from .app import create_app
 
@@ -56,6 +84,8 @@ def run(config: Config) -> int:
         log.info("shutting down", extra={"event": "shutdown"})
 
     app.on_shutdown.insert(0, arm_hard_exit)
+    if config.drain_grace > 0:
+        app.on_startup.append(_announce_drain_on_sigterm(config.drain_grace))
     url = f"{'https' if context else 'http'}://{config.host}:{config.port}"
     if config.log_format == "json":
         log.info("sfu %s on %s", __version__, url, extra={"event": "listening", "url": url})

@@ -49,6 +49,8 @@ class Server:
         self._tasks: list[asyncio.Task] = []
         self._online_sent: Optional[int] = None
         self.accepting = True
+        #: False once a drain is announced (``drain_grace``): /readyz says so while still serving.
+        self.ready = True
         self.limits = SessionLimits(config)
         self.addresses = AddressLimits(config)
         self.tag_address = AddressTagger(full=config.log_client_addresses)
@@ -106,7 +108,7 @@ class Server:
     # -- status ----------------------------------------------------------------------------------
     def status(self) -> dict:
         return {
-            "status": "ok" if self.accepting else "draining",
+            "status": "ok" if self.accepting and self.ready else "draining",
             "version": __version__,
             "forwarding": self.forwarding.name,
             "participants": {
@@ -120,7 +122,7 @@ class Server:
 
     def readiness(self) -> tuple[bool, str]:
         """Whether a new participant would be accepted (for /readyz), and why not."""
-        if not self.accepting:
+        if not self.accepting or not self.ready:
             return False, "draining"
         if self.config.max_participants and len(self.sessions) >= self.config.max_participants:
             return False, "full"

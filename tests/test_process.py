@@ -209,3 +209,47 @@ async def test_environment_configures_a_real_server(processes: list[Process], tm
             assert 'sfu_errors_total{code="server_full"} 1.0' in await response.text()
         await first.close()
         await second.close()
+
+
+async def test_sigterm_with_drain_grace_reports_not_ready_first(processes: list[Process], tmp_path: Path) -> None:
+    """Behind a load balancer: SIGTERM -> /readyz 503 while pairs keep streaming -> drain -> exit 0."""
+    grace = 3.0
+    p = Process(["--drain-grace", str(grace), "--drain-timeout", "3"], tmp_path / "serve.log")
+    processes.append(p)
+    await p.wait_ready()
+    a, b = HeadlessClient(p.url, 1), HeadlessClient(p.url, 2)
+    try:
+        await a.connect()
+        await b.connect()
+        await a.start()
+        await b.start()
+        await a.expect("paired")
+        await b.expect("paired")
+        await a.wait_frame_from(2, timeout=30)
+        p.proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            status = None
+            while time.monotonic() - sent < grace - 0.5:
+                async with http.get(p.url + "/readyz") as response:
+                    status = response.status
+                    reason = (await response.json())["reason"]
+                if status == 503:
+                    break
+                await asyncio.sleep(0.05)
+            assert status == 503 and reason == "draining", (status, p.output())
+            async with http.get(p.url + "/healthz") as response:
+                assert response.status == 200  # alive, still serving
+        # still streaming during the grace period, nobody told to leave yet
+        if time.monotonic() - sent < grace - 1.0:
+            await a.wait_frame_from(2, since=time.monotonic(), timeout=5)
+            assert not a.messages("error")
+        assert (await a.expect("error", timeout=grace + 10))["code"] == "shutting_down"
+        rc = await asyncio.get_running_loop().run_in_executor(None, p.proc.wait, 30)
+        took = time.monotonic() - sent
+        assert rc == 0, p.output()
+        assert took >= grace - 0.2, took
+        print(f"\nSIGTERM with {grace} s grace: exit code {rc} after {took:.2f} s")
+    finally:
+        await a.close()
+        await b.close()
