@@ -28,3 +28,13 @@ def assert_routing(client: HeadlessClient, senders_by_id: dict[str, int]) -> Non
             f"client {client.sender_id} received {sender} after a later partner's frames"
         )
         current = index
+
+
+async def pair_up(a: HeadlessClient, b: HeadlessClient, timeout: float = 30.0) -> None:
+    """Start two connected clients (nobody else waiting), and wait until each sees the other."""
+    await a.start()
+    await b.start()
+    assert (await a.expect("paired", timeout=timeout))["partner"] == b.id
+    assert (await b.expect("paired", timeout=timeout))["partner"] == a.id
+    await a.wait_frame_from(b.sender_id, timeout=timeout)
+    await b.wait_frame_from(a.sender_id, timeout=timeout)

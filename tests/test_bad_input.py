@@ -11,19 +11,14 @@ import pytest
 
 from sfu.headless.client import HeadlessClient
 
-from .routing import assert_routing
+from .routing import assert_routing, pair_up
 
 
 @pytest.fixture
 async def streaming_pair(make_client):
     a = await make_client(101)
     b = await make_client(102)
-    await a.start()
-    await b.start()
-    await a.expect("paired")
-    await b.expect("paired")
-    await a.wait_frame_from(102)
-    await b.wait_frame_from(101)
+    await pair_up(a, b)
     return a, b
 
 
@@ -160,11 +155,7 @@ async def test_client_vanishing_at_every_step_is_cleaned_up(make_client, streami
     # 3. while paired: a second pair, one of whom vanishes
     c = await make_client(3)
     d = await make_client(4)
-    await c.start()
-    await d.start()
-    await c.expect("paired")
-    await d.expect("paired")
-    await d.wait_frame_from(3)
+    await pair_up(c, d)
     c_media = srv.sessions[c.id].media
     await c.close()
     await d.expect("partner_left")

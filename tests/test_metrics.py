@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sfu.config import Config
 from sfu.server import Server
 
+from .routing import pair_up
+
 
 @pytest.fixture
 def config() -> Config:
@@ -37,12 +39,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 async def test_metrics_after_a_pairing(server, make_client) -> None:
     a = await make_client(1)
     b = await make_client(2)
-    await a.start()
-    await b.start()
-    await a.expect("paired")
-    await b.expect("paired")
-    await a.wait_frame_from(2, timeout=30)
-    await b.wait_frame_from(1, timeout=30)
+    await pair_up(a, b)
     await a.send("not json")
     await a.expect("error")
     await asyncio.sleep(1.0)  # at least two media samples

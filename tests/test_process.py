@@ -21,6 +21,7 @@ import pytest
 from sfu.headless.client import HeadlessClient
 
 from .conftest import free_port
+from .routing import pair_up
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,11 +89,7 @@ async def test_sigterm_drains_clients_and_exits_in_bounds(processes: list[Proces
     try:
         await a.connect()
         await b.connect()
-        await a.start()
-        await b.start()
-        await a.expect("paired")
-        await b.expect("paired")
-        await a.wait_frame_from(2, timeout=30)
+        await pair_up(a, b)
         # A client that never answers the close handshake must not hold the exit.
         stubborn = await http.ws_connect(p.url + "/ws", autoclose=False, autoping=False)
         assert not stubborn.closed
@@ -221,11 +218,7 @@ async def test_sigterm_with_drain_grace_reports_not_ready_first(processes: list[
     try:
         await a.connect()
         await b.connect()
-        await a.start()
-        await b.start()
-        await a.expect("paired")
-        await b.expect("paired")
-        await a.wait_frame_from(2, timeout=30)
+        await pair_up(a, b)
         p.proc.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         async with aiohttp.ClientSession() as http:
