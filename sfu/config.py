@@ -72,7 +72,8 @@ class Config:
         flag="--media-address",
         metavar="IP",
         help="local address offered for media (repeatable; comma-separated in the environment); "
-        "default: 127.0.0.1 when --host is loopback, else every non-loopback interface",
+        "default: 127.0.0.1 when --host is loopback and no --public-ip is given, else every "
+        "non-loopback interface",
     )
     ice_servers: list[IceServer] = setting(
         factory=list,

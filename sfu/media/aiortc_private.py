@@ -184,13 +184,6 @@ def passthrough_supported() -> tuple[bool, str]:
     return True, ""
 
 
-def check_passthrough() -> None:
-    """Raise :class:`PrivateApiError` if encoded forwarding cannot run on the installed aiortc."""
-    ok, why = passthrough_supported()
-    if not ok:
-        raise PrivateApiError(f"encoded forwarding unavailable: {why}; use --forwarding transcode")
-
-
 class FrameTap(Protocol):
     """What replaces a receiver's jitter buffer: takes depayloaded packets (``packet._data``)."""
 

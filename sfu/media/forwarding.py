@@ -73,7 +73,9 @@ def make_forwarding(name: str) -> Forwarding:
         supported, why = aiortc_private.passthrough_supported()
         if not supported:
             if name == "passthrough":
-                aiortc_private.check_passthrough()
+                raise aiortc_private.PrivateApiError(
+                    f"encoded forwarding unavailable: {why}; use --forwarding transcode"
+                )
             log.warning("encoded forwarding unavailable (%s): transcoding everything", why)
             return Transcode()
         from .passthrough import Passthrough

@@ -134,6 +134,8 @@ class OutboundVideoTrack(OutboundTrack):
     """
 
     kind = "video"
+    #: Smallest pts step between two frames sent.
+    min_pts_step = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -147,9 +149,15 @@ class OutboundVideoTrack(OutboundTrack):
         return av.VideoFrame.from_ndarray(self._placeholder, format="yuv420p")
 
     def _pts(self) -> int:
-        pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + 1)
+        pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + self.min_pts_step)
         self._last_pts = pts
         return pts
+
+    def _stamp(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """Put a picture on this track's clock."""
+        frame.pts = self._pts()
+        frame.time_base = VIDEO_TIME_BASE
+        return frame
 
     def _switched(self) -> None:
         # Show the placeholder at once when the partner goes, not one interval later.
@@ -168,12 +176,8 @@ class OutboundVideoTrack(OutboundTrack):
             if item is None:
                 if self._source is not None:
                     continue  # a partner arrived while we waited
-                frame = self.placeholder_frame()
-            else:
-                frame = item
-            frame.pts = self._pts()
-            frame.time_base = VIDEO_TIME_BASE
-            return frame
+                return self._stamp(self.placeholder_frame())
+            return self._stamp(item)
 
 
 class OutboundAudioTrack(OutboundTrack):
@@ -184,20 +188,33 @@ class OutboundAudioTrack(OutboundTrack):
 
     def __init__(self) -> None:
         super().__init__()
-        self._next_pts: Optional[int] = None
+        self._next_pts: Optional[int] = None  #: where the next frame continues the last one
+        self._last_pts: Optional[int] = None
+        self._time_base = fractions.Fraction(1, 48000)
+
+    def _time_base_for(self, rate: int) -> fractions.Fraction:
+        if self._time_base.denominator != rate:
+            self._time_base = fractions.Fraction(1, rate)
+        return self._time_base
+
+    def _stamp(self, frame: av.AudioFrame) -> av.AudioFrame:
+        """Put decoded audio on this track's clock: continuous, and after a gap (no partner, lost
+        packets) on the wall clock; never before what was sent last."""
+        rate = frame.sample_rate
+        wall = int(self._elapsed() * rate)
+        floor = 0 if self._last_pts is None else self._last_pts + 1
+        if self._next_pts is None or wall - self._next_pts > rate // 10 or self._next_pts < floor:
+            pts = max(wall, floor)
+        else:
+            pts = self._next_pts
+        self._next_pts = pts + frame.samples
+        self._last_pts = pts
+        frame.pts = pts
+        frame.time_base = self._time_base_for(rate)
+        return frame
 
     async def recv(self) -> av.AudioFrame:
         frame = None
         while frame is None:
             frame = await self._next_item(None)
-        rate = frame.sample_rate
-        wall = int(self._elapsed() * rate)
-        # Keep timestamps continuous; after a gap (no partner, lost packets) jump to wall clock.
-        if self._next_pts is None or wall - self._next_pts > rate // 10:
-            pts = wall
-        else:
-            pts = self._next_pts
-        self._next_pts = pts + frame.samples
-        frame.pts = pts
-        frame.time_base = fractions.Fraction(1, rate)
-        return frame
+        return self._stamp(frame)

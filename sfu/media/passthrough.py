@@ -16,7 +16,6 @@ at a keyframe.
 
 from __future__ import annotations
 
-import fractions
 import logging
 from typing import Any, Optional
 
@@ -163,6 +162,9 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
     """Sends encoded frames as they came (same codec) or pictures to encode (codec mismatch)."""
 
     capacity = 6
+    # Forwarded frames follow the partner's clock, which may run ahead of ours, and frames a few
+    # ticks apart get merged or dropped by receivers: keep at least this far apart.
+    min_pts_step = MIN_PTS_STEP
 
     def __init__(self) -> None:
         super().__init__()
@@ -170,7 +172,6 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
         self._waiting_keyframe = True
         self._src_ts: Optional[int] = None
         self.frames_skipped = 0
-
 
     def _switched(self) -> None:
         super()._switched()
@@ -209,17 +210,9 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
         self._items.append(item)
         self._wake.set()
 
-    def _pts(self) -> int:
-        # At least a frame interval after the previous frame: forwarded frames follow the
-        # partner's clock, which may run ahead of ours, and frames a few ticks apart get merged
-        # or dropped by receivers.
-        pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + MIN_PTS_STEP)
-        self._last_pts = pts
-        return pts
-
     def _encoded_pts(self, timestamp: int) -> int:
         if self._src_ts is None:
-            pts = max(int(self._elapsed() * VIDEO_CLOCK), self._last_pts + MIN_PTS_STEP)
+            pts = self._pts()
         else:
             delta = (timestamp - self._src_ts) & 0xFFFFFFFF
             if delta >= 1 << 31 or delta > 10 * VIDEO_CLOCK:
@@ -244,11 +237,8 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
                         self._ask_keyframe()
                     continue
                 self.state.set(None)
-                frame = self.placeholder_frame()
-                frame.pts = self._pts()
-                frame.time_base = VIDEO_TIME_BASE
                 self._src_ts = None
-                return frame
+                return self._stamp(self.placeholder_frame())
             if isinstance(item, EncodedFrame):
                 if self._waiting_keyframe and not item.keyframe:
                     self.frames_skipped += 1
@@ -261,11 +251,9 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
                 self.state.set("passthrough", item.codec)
                 return packet
             self._waiting_keyframe = False  # decoded pictures: the encoder makes its own keyframe
-            item.pts = self._pts()
-            item.time_base = VIDEO_TIME_BASE
             self._src_ts = None
             self.state.set("transcode", getattr(self._source, "codec", None))
-            return item
+            return self._stamp(item)
 
 
 class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
@@ -275,8 +263,6 @@ class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
         super().__init__()
         self.state = _Mode("audio")
         self._src_ts: Optional[int] = None
-        self._last_pts: Optional[int] = None
-
 
     def on_keyframe_request(self) -> None:
         pass
@@ -292,21 +278,9 @@ class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
         while item is None:
             item = await self._next_item(None)
         if not isinstance(item, EncodedFrame):
-            frame = item
-            rate = frame.sample_rate
-            wall = int(self._elapsed() * rate)
-            floor = 0 if self._last_pts is None else self._last_pts + 1
-            if self._next_pts is None or wall - self._next_pts > rate // 10 or self._next_pts < floor:
-                pts = max(wall, floor)
-            else:
-                pts = self._next_pts
-            self._next_pts = pts + frame.samples
-            self._last_pts = pts
-            frame.pts = pts
-            frame.time_base = fractions.Fraction(1, rate)
             self._src_ts = None
             self.state.set("transcode", getattr(self._source, "codec", None))
-            return frame
+            return self._stamp(item)
         rate = item.codec.clockRate
         wall = int(self._elapsed() * rate)
         if self._src_ts is None or self._last_pts is None:
@@ -322,19 +296,9 @@ class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
         self._next_pts = None
         packet = av.Packet(item.data)
         packet.pts = pts
-        packet.time_base = _time_base(rate)
+        packet.time_base = self._time_base_for(rate)
         self.state.set("passthrough", item.codec)
         return packet
-
-
-_TIME_BASES: dict[int, fractions.Fraction] = {}
-
-
-def _time_base(rate: int) -> fractions.Fraction:
-    time_base = _TIME_BASES.get(rate)
-    if time_base is None:
-        time_base = _TIME_BASES[rate] = fractions.Fraction(1, rate)
-    return time_base
 
 
 class Passthrough(Forwarding):
