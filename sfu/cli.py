@@ -70,6 +70,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .media.aiortc_private import PrivateApiError
     from .runner import TlsError, run
 
     try:
@@ -77,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         return run(config)
     except ConfigError as exc:
         return _report(exc)
-    except TlsError as exc:
+    except (TlsError, PrivateApiError) as exc:
         return _report(ConfigError([str(exc)]))
 
 

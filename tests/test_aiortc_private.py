@@ -121,3 +121,14 @@ async def test_hooks_work_on_a_real_connection() -> None:
         track.stop()
         await publisher.close()
         await watcher.close()
+
+
+def test_serve_refuses_passthrough_clearly_when_aiortc_lacks_a_hook(monkeypatch, capsys) -> None:
+    """`sfu serve --forwarding passthrough` on an aiortc without the hooks: one clear line, exit 2."""
+    from sfu.cli import main
+
+    monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
+    assert main(["serve", "--port", "0", "--forwarding", "passthrough"]) == 2
+    err = capsys.readouterr().err
+    assert "encoded forwarding unavailable" in err and "_send_rtcp_pli" in err
+    assert "Traceback" not in err
