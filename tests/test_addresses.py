@@ -100,12 +100,6 @@ def test_behind_a_proxy_with_a_public_ip_media_leaves_loopback() -> None:
     assert Config(host="127.0.0.1", public_ip="203.0.113.7", media_addresses=["10.0.0.5"]).host_addresses() == ["10.0.0.5"]
 
 
-def test_private_hooks_exist_in_installed_aiortc() -> None:
-    from sfu.media import aiortc_private
-
-    aiortc_private.check()
-
-
 def test_bind_in_range_skips_taken_ports_and_says_when_none_is_left() -> None:
     from sfu.media.aiortc_private import PortRangeExhausted, bind_udp_in_range
 
