@@ -31,18 +31,10 @@ REFERENCE = "reference"
 
 
 def serve_modes() -> list[str]:
-    """The ``--forwarding`` choices of ``sfu serve``, read from the CLI itself."""
-    from sfu.cli import build_parser
+    """The ``--forwarding`` choices of ``sfu serve``."""
+    from sfu.media.modes import FORWARDING_MODES
 
-    parser = build_parser()
-    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
-        serve = action.choices.get("serve")
-        if serve is None:
-            continue
-        for option in serve._actions:
-            if option.dest == "forwarding" and option.choices:
-                return list(option.choices)
-    return ["transcode"]
+    return list(FORWARDING_MODES)
 
 
 def free_port() -> int:

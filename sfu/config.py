@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 from aiortc import RTCIceServer
 
+from .media.modes import FORWARDING_MODES
+
 
 @dataclass
 class IceServer:
@@ -110,7 +112,7 @@ class Config:
         "how media is forwarded between partners: passthrough sends encoded media unchanged when both "
         "legs share a codec; transcode decodes and re-encodes; auto is passthrough where the installed "
         "aiortc allows it, else transcode",
-        choices=["auto", "passthrough", "transcode"],
+        choices=list(FORWARDING_MODES),
     )
     rematch_cooldown: float = setting(
         5.0, "after Next, do not pair the same two people again for this many seconds", min=0, metavar="SECONDS"

@@ -15,6 +15,7 @@ from .limits import AddressLimits, Refusal, SessionLimits, client_address
 from .logs import AddressTagger
 from .media.forwarding import direction_modes, make_forwarding
 from .media.peer import NegotiationError, NoMediaPort, PeerMedia, PeerSettings
+from .media.router import MediaRouter
 from .metrics import ServerMetrics
 from .pairing import Event, Idle, Matchmaker, Paired, PairingState, PartnerLeft, Waiting
 from .session import Session
@@ -46,6 +47,7 @@ class Server:
         )
         self.matchmaker = Matchmaker(rematch_cooldown=config.rematch_cooldown)
         self.sessions: dict[str, Session] = {}
+        self.media = MediaRouter()
         self._tasks: list[asyncio.Task] = []
         self._online_sent: Optional[int] = None
         self.accepting = True
@@ -244,6 +246,7 @@ class Server:
             raise ProtocolError("already_negotiated", "one offer per connection")
         media = PeerMedia(self.peer_settings, self.forwarding)
         session.media = media  # owned by the session from now on, even if the client vanishes
+        self.media.add(session.id, media)
 
         def on_ended(state: str) -> None:
             log.info("session %s: peer connection %s", session.id, state)
@@ -272,16 +275,15 @@ class Server:
         for event in events:
             if isinstance(event, Paired):
                 a, b = self.sessions[event.a], self.sessions[event.b]
-                a.media.watch(b.media)
-                b.media.watch(a.media)
+                self.media.connect(a.id, b.id)
+                self.media.connect(b.id, a.id)
                 a.send({"type": "paired", "partner": b.id})
                 b.send({"type": "paired", "partner": a.id})
                 self.metrics.on_paired(a.id, b.id, a.media.forwarding, time.monotonic())
                 log.info("paired %s with %s", a.id, b.id, extra={"event": "paired", "session": a.id, "partner": b.id})
             else:
                 session = self.sessions[event.who]
-                if session.media is not None:
-                    session.media.watch(None)
+                self.media.connect(session.id, None)
                 if isinstance(event, Waiting):
                     self.metrics.on_looking(session.id, time.monotonic())
                     session.send({"type": "waiting"})
@@ -297,6 +299,7 @@ class Server:
             if self.sessions.get(session.id) is session:
                 self._apply(self.matchmaker.leave(session.id, time.monotonic()))
                 del self.sessions[session.id]
+                self.media.discard(session.id)
                 self.addresses.release(session.remote)
                 self.limits.closed(session.id)
                 log.info("session %s ended: %s", session.id, reason, extra={"event": "ended", "session": session.id})

@@ -14,11 +14,12 @@ import pytest
 
 from sfu.config import Config
 from sfu.media import aiortc_private
+from sfu.media.modes import FORWARDING_MODES
 from sfu.headless.client import HeadlessClient, ReceivedFrame
 
 from sfu.headless.shaping import LinkShaper
 
-MODES = ["auto", "passthrough", "transcode"]
+MODES = list(FORWARDING_MODES)
 #: Client picture size, distinct from the server's 320x240 grey placeholder.
 SIZE = {"width": 352, "height": 288}
 

@@ -20,8 +20,7 @@ from .outbound import OutboundAudioTrack, OutboundTrack, OutboundVideoTrack
 
 log = logging.getLogger(__name__)
 
-#: ``sfu serve --forwarding`` choices.
-MODES = ("auto", "passthrough", "transcode")
+from .modes import FORWARDING_MODES as MODES  # noqa: F401  (re-exported)
 
 
 class Forwarding(abc.ABC):
