@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sfu.config import Config, IceServer
-from sfu.config_load import ConfigError, load, render_toml, settings
+from sfu.config import ConfigError, all_settings, load, render_toml
 from sfu.cli import build_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +32,7 @@ def sfu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def cli_values(*argv: str) -> dict:
     args = build_parser().parse_args(["serve", *argv])
-    return {s.name: getattr(args, s.name) for s in settings() if hasattr(args, s.name)}
+    return {s.name: getattr(args, s.name) for s in all_settings() if hasattr(args, s.name)}
 
 
 def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_help_documents_every_setting() -> None:
     result = sfu("serve", "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for s in settings():
+    for s in all_settings():
         assert s.flag in text, s.name
         assert s.env in text, s.name
     assert "--config FILE" in text
