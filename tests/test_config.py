@@ -146,3 +146,32 @@ def test_config_command_masks_credentials(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout and 'username = "u"' in result.stdout
     assert "hunter2" in sfu("config", "--config", str(toml), "--show-secrets").stdout
+
+
+MEDIA_STACK = ("aiortc", "av", "aioice")
+
+
+def test_config_and_its_commands_do_not_load_the_media_stack() -> None:
+    """`import sfu.config`, `sfu config` and `sfu --version` never import aiortc or PyAV."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "import sfu.config\n"
+        "from sfu.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['config', '--format', 'json']) == 0\n"
+        "    try:\n"
+        "        main(['--version'])\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {MEDIA_STACK!r}))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SFU_")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    # The same probe does see the media stack once the server is imported (it is not blind).
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, sfu.server; print('aiortc' in sys.modules)"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60,
+    )
+    assert loaded.stdout.strip() == "True", loaded.stderr
