@@ -51,13 +51,6 @@ class Server:
         self.config = config
         self.forwarding = make_forwarding(config.forwarding)
         self.peer_settings = settings = peer_settings(config)
-        log.info(
-            "media on %s, announced as %s, UDP ports %s; TURN URLs with per-client credentials: %d",
-            ", ".join(settings.host_addresses) or "every interface",
-            config.public_ip or "is",
-            "%d-%d" % settings.port_range if settings.port_range else "any",
-            len(config.turn_urls),
-        )
         self.accepting = True
         #: False once a drain is announced (``drain_grace``): /readyz says so while still serving.
         self.ready = True
@@ -111,16 +104,13 @@ class Server:
         return direction_modes(s.media for s in self.sessions.values() if s.media)
 
     def status(self) -> dict:
+        mm = self.matchmaker
         return {
             "status": "ok" if self.accepting and self.ready else "draining",
             "version": __version__,
             "forwarding": self.forwarding.name,
-            "participants": {
-                "connected": len(self.sessions),
-                "waiting": self.matchmaker.waiting_count,
-                "paired": self.matchmaker.paired_count,
-            },
-            "pairs_made": self.matchmaker.pairs_made,
+            "participants": {"connected": len(self.sessions), "waiting": mm.waiting_count, "paired": mm.paired_count},
+            "pairs_made": mm.pairs_made,
             "directions": self._directions(),
         }
 
@@ -128,37 +118,24 @@ class Server:
         """Whether a new participant would be accepted (for /readyz), and why not."""
         if not self.accepting or not self.ready:
             return False, "draining"
-        if self._full():
-            return False, "full"
-        return True, "ready"
+        return (False, "full") if self._full() else (True, "ready")
 
     def _full(self) -> bool:
         return bool(self.config.max_participants) and len(self.sessions) >= self.config.max_participants
 
     # -- admission -------------------------------------------------------------------------------
     async def handle_ws(self, request: web.Request) -> web.StreamResponse:
-        """One visit at /ws: admitted or refused, then served by the switchboard until it ends."""
+        """One visit at /ws: refused, or admitted and served by the switchboard until it ends."""
         config = self.config
         address = client_address(request.remote, request.headers.get("X-Forwarded-For"), config.trust_forwarded_for)
         session = await Session.accept(request, address, max_frame_bytes=config.hard_message_bytes)
         session.on_error = self.metrics.on_error
         if not self.accepting:
             await session.refuse(Error(ErrorCode.SHUTTING_DOWN, "the server is stopping"), 1001, b"server shutting down")
-            return session.ws
-        refusal = self._admission(address, time.monotonic())
-        if refusal is not None:
-            log.info(
-                "connection refused (%s)", refusal.code,
-                extra={"event": "refused", "code": refusal.code, "client": self.tag_address(address)},
-            )
-            await session.refuse(Error(refusal.code, refusal.message), 1013, refusal.code.encode())
-            return session.ws
-        self.switchboard.join(session, time.monotonic())
-        reason = "left"
-        try:
-            reason = await session.serve(self.switchboard)
-        finally:
-            await self.switchboard.leave(session, reason)
+        elif (refusal := self._admission(address, time.monotonic())) is not None:
+            await self.switchboard.refuse(session, refusal)
+        else:
+            await self.switchboard.serve(session)
         return session.ws
 
     def _admission(self, address: str, now: float) -> Optional[Refusal]:

@@ -15,7 +15,7 @@ from typing import Callable
 
 from .. import __version__
 from ..config import Config, IceServer
-from ..limits import AddressLimits, SessionLimits
+from ..limits import AddressLimits, Refusal, SessionLimits
 from ..logs import AddressTagger
 from ..media.router import MediaRouter
 from ..metrics import ServerMetrics
@@ -57,6 +57,23 @@ class Switchboard:
         self.sessions: dict[str, Session] = {}
 
     # -- arrivals and departures -----------------------------------------------------------------
+    async def serve(self, session: Session) -> None:
+        """An admitted session's whole visit: greeted, its messages handled until it ends, forgotten."""
+        self.join(session, time.monotonic())
+        reason = "left"
+        try:
+            reason = await session.serve(self)
+        finally:
+            await self.leave(session, reason)
+
+    async def refuse(self, session: Session, refusal: Refusal) -> None:
+        """Turn a session away before ``welcome`` (full, or its address over a limit)."""
+        log.info(
+            "connection refused (%s)", refusal.code,
+            extra={"event": "refused", "code": refusal.code, "client": self.tag_address(session.remote)},
+        )
+        await session.refuse(out.Error(refusal.code, refusal.message), 1013, refusal.code.encode())
+
     def join(self, session: Session, now: float) -> None:
         """Count an admitted session in and greet it (``welcome``, then ``online``)."""
         self.sessions[session.id] = session
