@@ -143,7 +143,7 @@ class Session:
                 self._writer.cancel()
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), 2.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 pass
         await self.ws.close(code=code, message=message)
 

@@ -8,6 +8,7 @@ equal. A new code is one new member below.
 from __future__ import annotations
 
 import enum
+from typing import Self
 
 
 class ErrorCode(enum.StrEnum):
@@ -20,7 +21,7 @@ class ErrorCode(enum.StrEnum):
     #: More about the connection (close codes, exceptions), shown after "closed" / "stays open".
     detail: str
 
-    def __new__(cls, code: str, meaning: str, closes: bool, detail: str = "") -> ErrorCode:
+    def __new__(cls, code: str, meaning: str, closes: bool, detail: str = "") -> Self:
         member = str.__new__(cls, code)
         member._value_ = code
         member.meaning = meaning
@@ -34,9 +35,11 @@ class ErrorCode(enum.StrEnum):
     BINARY_NOT_SUPPORTED = "binary_not_supported", "A binary frame.", False
     MESSAGE_TOO_LARGE = (
         "message_too_large",
-        "A message over the size limit (64 KiB by default, `--max-message-bytes`). Frames over the hard "
-        "limit (1 MiB, `--hard-message-bytes`) close the socket with WebSocket code 1009; invalid UTF-8 "
-        "in a text frame closes it with 1007.",
+        (
+            "A message over the size limit (64 KiB by default, `--max-message-bytes`). Frames over the hard "
+            "limit (1 MiB, `--hard-message-bytes`) close the socket with WebSocket code 1009; invalid UTF-8 "
+            "in a text frame closes it with 1007."
+        ),
         False,
     )
     CHAT_TOO_LONG = "chat_too_long", "Chat text over the limit (`--max-chat-length`).", False
@@ -45,40 +48,50 @@ class ErrorCode(enum.StrEnum):
     ALREADY_NEGOTIATED = "already_negotiated", "A second `offer`.", False
     BAD_SDP = (
         "bad_sdp",
-        "The offer could not be parsed or negotiated (e.g. no codec in common, no audio or video "
-        "section, more than one of either, a BUNDLE group naming unknown sections, a section without "
-        "ICE credentials or DTLS fingerprint).",
+        (
+            "The offer could not be parsed or negotiated (e.g. no codec in common, no audio or video "
+            "section, more than one of either, a BUNDLE group naming unknown sections, a section without "
+            "ICE credentials or DTLS fingerprint)."
+        ),
         True,
         "1008",
     )
     NOT_PAIRED = "not_paired", "`chat` while not paired.", False
     SERVER_FULL = (
         "server_full",
-        "The server has reached its participant limit (`--max-participants`); sent instead of "
-        "`welcome`. Also the reply to `offer` when every UDP port of `--port-range` is in use.",
+        (
+            "The server has reached its participant limit (`--max-participants`); sent instead of "
+            "`welcome`. Also the reply to `offer` when every UDP port of `--port-range` is in use."
+        ),
         True,
         "WebSocket code 1013; 1008 after an `offer`",
     )
     RATE_LIMITED = (
         "rate_limited",
-        "Too many messages too fast on this connection (`--message-rate`, `--message-burst`): the "
-        "message was ignored. Also sent instead of `welcome` when one address opens connections too "
-        "fast (`--ip-connection-rate`, `--ip-connection-burst`); then the connection is closed (1013).",
+        (
+            "Too many messages too fast on this connection (`--message-rate`, `--message-burst`): the "
+            "message was ignored. Also sent instead of `welcome` when one address opens connections too "
+            "fast (`--ip-connection-rate`, `--ip-connection-burst`); then the connection is closed (1013)."
+        ),
         False,
         "closed when sent instead of `welcome`",
     )
     TOO_MANY_CONNECTIONS = (
         "too_many_connections",
-        "One address already has the maximum number of connections open (`--ip-max-connections`); "
-        "sent instead of `welcome`.",
+        (
+            "One address already has the maximum number of connections open (`--ip-max-connections`); "
+            "sent instead of `welcome`."
+        ),
         True,
         "1013",
     )
     TIMEOUT = (
         "timeout",
-        "No `offer` within `--offer-timeout` seconds of connecting, media not connected within "
-        "`--ice-timeout` seconds of the offer, or neither waiting nor paired and silent for "
-        "`--idle-timeout` seconds. `message` says which.",
+        (
+            "No `offer` within `--offer-timeout` seconds of connecting, media not connected within "
+            "`--ice-timeout` seconds of the offer, or neither waiting nor paired and silent for "
+            "`--idle-timeout` seconds. `message` says which."
+        ),
         True,
         "1008",
     )

@@ -114,13 +114,13 @@ class Switchboard:
         try:  # a client that never answers the close handshake must not hold the exit
             closing = (s.flush_and_close(1001, b"server shutting down") for s in sessions)
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), budget * 0.6)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("drain: some clients did not close their socket in time")
         remaining = max(0.2, budget - (time.monotonic() - started))
         try:
             leaving = (self.leave(s, "shutdown") for s in sessions)
             await asyncio.wait_for(asyncio.gather(*leaving, return_exceptions=True), remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("drain: some sessions did not close in time")
 
     def send_all(self, message: out.ServerMessage) -> None:
