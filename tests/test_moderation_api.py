@@ -13,7 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from sfu.moderation import ModerationIdentity, ModerationService, ModerationSettings
 from sfu.moderation.api import setup_moderation_routes
 
-from .moderation_helpers import ADMIN_TOKEN, Clock, close_to, jpeg_colour, picture, settings_for
+from .moderation_helpers import (
+    ADMIN_TOKEN,
+    Clock,
+    close_to,
+    jpeg_colour,
+    picture,
+    settings_for,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -6,10 +6,22 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sfu.moderation import ActionError, ModerationIdentity, ModerationService, ReportRefused
+from sfu.moderation import (
+    ActionError,
+    ModerationIdentity,
+    ModerationService,
+    ReportRefused,
+)
 from sfu.moderation.records import EvidenceImage
 
-from .moderation_helpers import Clock, close_to, jpeg_colour, make_jpeg, picture, settings_for
+from .moderation_helpers import (
+    Clock,
+    close_to,
+    jpeg_colour,
+    make_jpeg,
+    picture,
+    settings_for,
+)
 
 HOUR, DAY = 3600.0, 86400.0
 GREEN = (40, 200, 60)

@@ -7,7 +7,7 @@ import os
 import pwd
 
 import pytest
-from sqlalchemy import inspect, insert, text
+from sqlalchemy import insert, inspect, text
 
 from sfu.moderation import ModerationIdentity, ModerationService
 from sfu.moderation.storage import (
@@ -21,7 +21,15 @@ from sfu.moderation.storage import (
 from sfu.moderation.storage.engine import create_engine
 from sfu.moderation.storage.schema import metadata
 
-from .moderation_helpers import Clock, PostgresCluster, close_to, jpeg_colour, picture, postgres_bin, settings_for
+from .moderation_helpers import (
+    Clock,
+    PostgresCluster,
+    close_to,
+    jpeg_colour,
+    picture,
+    postgres_bin,
+    settings_for,
+)
 
 DAY = 86400.0
 RED, BLUE = (220, 30, 30), (30, 30, 220)

@@ -9,6 +9,7 @@ import pytest
 
 from sfu.moderation.auth import ConsoleAuth, SignInThrottle
 from sfu.moderation.identity import IdentityIssuer, load_or_create_secret, parse_address
+from sfu.moderation.origins import origin_allowed
 from sfu.moderation.policy import (
     BAD_MESSAGE,
     BAD_REASON,
@@ -272,3 +273,16 @@ def test_sign_in_throttle():
     assert throttle.retry_after("a", 3) == pytest.approx(57)
     assert throttle.retry_after("b", 3) is None
     assert throttle.retry_after("a", 61) is None
+
+
+# -- origins ------------------------------------------------------------------------------------
+def test_only_our_own_and_allowed_origins_may_drive_the_service():
+    allowed = ["https://Chat.Example.org/", "http://127.0.0.1:9000"]
+    assert origin_allowed(None, "sfu.example.org")  # not a browser
+    assert origin_allowed("https://sfu.example.org", "sfu.example.org")
+    assert origin_allowed("http://sfu.example.org:8080", "sfu.example.org:8080")  # TLS ended at a proxy
+    assert origin_allowed("https://chat.example.org", "sfu.example.org", allowed)
+    assert origin_allowed("http://127.0.0.1:9000", "127.0.0.1:8080", allowed)
+    for foreign in ("https://evil.example", "https://sfu.example.org.evil.example", "null",
+                    "https://chat.example.org:444", "http://127.0.0.1:9001"):
+        assert not origin_allowed(foreign, "sfu.example.org", allowed), foreign

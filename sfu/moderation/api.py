@@ -36,6 +36,7 @@ from .auth import (
     SignInThrottle,
 )
 from .console import SECURITY_HEADERS, ConsoleFiles, find_console_dir
+from .origins import origin_allowed
 from .records import REPORT_STATUSES, Ban, Evidence, Report, iso
 from .service import ModerationService
 from .settings import ModerationSettings
@@ -98,8 +99,7 @@ class ModerationApi:
     def _same_origin_request(self, request: web.Request, who: Principal) -> bool:
         if who.via != "session":
             return True
-        origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
+        if not origin_allowed(request.headers.get("Origin"), request.host):
             return False
         return self.auth.csrf_ok(who, request.headers.get(CSRF_HEADER))
 

@@ -159,14 +159,19 @@ def load_or_create_secret(configured: str | None, data_dir: Path) -> bytes:
     if existing:
         return existing.encode("ascii")
     Path(data_dir).mkdir(parents=True, exist_ok=True)
-    created = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_text(encoding="ascii").strip().encode("ascii")
+    # Written whole under a temporary name, then linked into place: a process starting at the same
+    # moment either wins the link or reads the complete secret of the one that did.
+    tmp = path.with_name(f".{SECRET_FILE}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(created + "\n")
-    return created.encode("ascii")
+        fh.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text(encoding="ascii").strip().encode("ascii")
 
 
 def device_cookie_attributes(max_age_days: float, secure: bool) -> dict:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .identity import exempt_problems
+
 #: What a user may report someone for (the ``reason`` of a ``report`` message).
 REPORT_REASONS = ("nudity", "harassment", "minor", "spam", "other")
 #: ``--moderation-classifier`` choices.
@@ -237,12 +239,12 @@ class ModerationSettings:
         except ValueError as exc:
             problems.append(str(exc))
         if self.database_url is not None:
-            from .storage.engine import database_url_problem
+            from .storage.engine import (
+                database_url_problem,  # (storage imports this module)
+            )
 
             problem = database_url_problem(self.database_url)
             if problem:
                 problems.append(f"database_url: {problem}")
-        from .identity import exempt_problems
-
         problems += [f"address_ban_exempt: {p}" for p in exempt_problems(self.address_ban_exempt)]
         return problems
