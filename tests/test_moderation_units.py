@@ -219,8 +219,8 @@ def test_default_settings_are_valid_and_sensible(tmp_path):
     s = ModerationSettings()
     assert s.validate() == []
     assert s.evidence_retention_days == 30 and s.report_window == 30 and s.moderation_interval == 10
-    assert s.ban_durations == [HOUR, DAY, 7 * DAY] and s.require_camera and s.prescreen
-    assert s.classifier == "auto" and s.read_admin_token() is None
+    assert s.ban_durations == [HOUR, DAY, 7 * DAY] and s.require_camera and s.moderation_prescreen
+    assert s.moderation_classifier == "auto" and s.read_admin_token() is None
     assert s.data_path({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "sfu"
     assert s.data_path({"HOME": str(tmp_path)}) == tmp_path / ".local" / "share" / "sfu"
 
@@ -229,15 +229,15 @@ def test_bad_settings_are_all_reported(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("short\n")
     s = ModerationSettings(
-        evidence_retention_days=0, classifier="magic", ban_durations=[], database_url="mysql://x/y",
-        admin_token_file=token_file, address_ban_exempt=["nope"], flag_threshold=2.0,
+        evidence_retention_days=0, moderation_classifier="magic", ban_durations=[], database_url="mysql://x/y",
+        admin_token_file=token_file, address_ban_exempt=["nope"], moderation_threshold=2.0,
     )
     problems = "\n".join(s.validate())
     for expected in ("evidence_retention_days", "classifier", "ban_durations", "database_url", "16 characters",
-                     "address_ban_exempt", "flag_threshold"):
+                     "address_ban_exempt", "moderation_threshold"):
         assert expected in problems
     assert "at least 16" in "\n".join(ModerationSettings(admin_token="short").validate())
-    assert "onnx" in "\n".join(ModerationSettings(classifier="onnx").validate())
+    assert "onnx" in "\n".join(ModerationSettings(moderation_classifier="onnx").validate())
     assert "in-memory" in "\n".join(ModerationSettings(database_url="sqlite://").validate())
     token_file.write_text("a-long-enough-moderator-token\n")
     assert ModerationSettings(admin_token_file=token_file).read_admin_token() == "a-long-enough-moderator-token"
@@ -286,3 +286,30 @@ def test_only_our_own_and_allowed_origins_may_drive_the_service():
     for foreign in ("https://evil.example", "https://sfu.example.org.evil.example", "null",
                     "https://chat.example.org:444", "http://127.0.0.1:9001"):
         assert not origin_allowed(foreign, "sfu.example.org", allowed), foreign
+
+
+def test_every_setting_is_documented_and_loadable_like_the_servers():
+    """Each field can become a flag, an SFU_* variable and a TOML key, without clashing with the server's."""
+    import dataclasses
+    import types
+    import typing
+    from pathlib import Path
+
+    scalar = {str, int, float, bool, Path}
+    flags = set()
+    for f in dataclasses.fields(ModerationSettings):
+        tp = typing.get_type_hints(ModerationSettings)[f.name]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        base = args[0] if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) else tp
+        if typing.get_origin(base) is list:
+            assert typing.get_args(base)[0] in scalar, f.name
+        else:
+            assert base in scalar, f.name
+        assert f.metadata["help"], f.name
+        flags.add(f.metadata.get("flag") or "--" + f.name.replace("_", "-"))
+    assert len(flags) == len(dataclasses.fields(ModerationSettings))
+    try:
+        from sfu.config_load import settings as server_settings
+    except ImportError:
+        pytest.skip("the server's configuration loader moved")
+    assert not flags & {s.flag for s in server_settings()}

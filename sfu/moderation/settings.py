@@ -140,9 +140,9 @@ class ModerationSettings:
     )
     require_camera: bool = _setting(True, "pair only people whose video reaches the server")
     # -- automatic detection ---------------------------------------------------------------------
-    classifier: str = _setting(
+    moderation_classifier: str = _setting(
         "auto", "picture classifier: auto uses NudeNet when installed (AGPL-3.0, optional extra), else none",
-        flag="--moderation-classifier", choices=list(CLASSIFIERS),
+        choices=list(CLASSIFIERS),
     )
     moderation_interval: float = _setting(
         10.0, "seconds between two samples of each person's video (besides the one at every pairing)",
@@ -151,32 +151,28 @@ class ModerationSettings:
     moderation_model: Path | None = _setting(
         None, "ONNX image classifier for --moderation-classifier onnx", metavar="PATH",
     )
-    model_labels: list[str] = _setting(
+    moderation_model_labels: list[str] = _setting(
         factory=list, flag="--moderation-model-label", metavar="LABEL",
         help="the --moderation-model's output labels, in order (repeatable)",
     )
-    model_input_size: int = _setting(224, "the --moderation-model's square input size, in pixels", min=16)
-    flag_labels: list[str] = _setting(
+    moderation_model_input_size: int = _setting(224, "the --moderation-model's square input size, in pixels", min=16)
+    moderation_flag_labels: list[str] = _setting(
         factory=lambda: list(DEFAULT_FLAG_LABELS), flag="--moderation-flag-label", metavar="LABEL",
         help="classifier labels that count as nudity (repeatable)",
     )
-    flag_threshold: float = _setting(
-        0.5, "score from which a flagged label counts", flag="--moderation-threshold", min=0, max=1,
-    )
+    moderation_threshold: float = _setting(0.5, "score from which a flagged label counts", min=0, max=1)
     require_face: bool = _setting(False, "hide the video of people whose face the classifier does not see")
-    face_labels: list[str] = _setting(
+    moderation_face_labels: list[str] = _setting(
         factory=lambda: list(DEFAULT_FACE_LABELS), flag="--moderation-face-label", metavar="LABEL",
         help="classifier labels that count as a face (repeatable)",
     )
-    face_threshold: float = _setting(0.3, "score from which a face label counts", min=0, max=1)
-    prescreen: bool = _setting(
+    moderation_face_threshold: float = _setting(0.3, "score from which a face label counts", min=0, max=1)
+    moderation_prescreen: bool = _setting(
         True, "show a new partner's video only once their first picture was classified clean",
-        flag="--moderation-prescreen",
     )
-    classifier_workers: int = _setting(1, "classifier processes", flag="--moderation-workers", min=1)
-    classifier_queue: int = _setting(
-        8, "samples waiting for the classifier at most; more are dropped and counted",
-        flag="--moderation-queue", min=1,
+    moderation_workers: int = _setting(1, "classifier processes", min=1)
+    moderation_queue: int = _setting(
+        8, "samples waiting for the classifier at most; more are dropped and counted", min=1,
     )
     evidence_frames: int = _setting(3, "most recent pictures kept with a report", min=1, max=10)
     evidence_max_side: int = _setting(640, "evidence pictures are scaled down to this many pixels at most", min=64)
@@ -228,9 +224,9 @@ class ModerationSettings:
             problems.append("ban_durations: give at least one duration")
         elif any(not math.isfinite(d) or d <= 0 for d in self.ban_durations):
             problems.append("ban_durations: every duration must be a positive number of seconds")
-        if self.classifier == "onnx" and self.moderation_model is None:
+        if self.moderation_classifier == "onnx" and self.moderation_model is None:
             problems.append("moderation_classifier onnx needs --moderation-model PATH")
-        if self.classifier == "onnx" and not self.model_labels:
+        if self.moderation_classifier == "onnx" and not self.moderation_model_labels:
             problems.append("moderation_classifier onnx needs its labels (--moderation-model-label, in order)")
         if self.admin_token is not None and self.admin_token_file is not None:
             problems.append("admin_token and admin_token_file: give one, not both")
