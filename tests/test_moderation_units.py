@@ -300,7 +300,7 @@ def test_every_setting_is_documented_and_loadable_like_the_servers():
     for f in dataclasses.fields(ModerationSettings):
         tp = typing.get_type_hints(ModerationSettings)[f.name]
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        base = args[0] if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) else tp
+        base = args[0] if typing.get_origin(tp) in (typing.Union, types.UnionType) else tp
         if typing.get_origin(base) is list:
             assert typing.get_args(base)[0] in scalar, f.name
         else:
