@@ -34,7 +34,7 @@ def make_jpeg(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 def jpeg_colour(data: bytes) -> tuple[int, int, int]:
     """The colour at the centre of a JPEG (decoded with FFmpeg)."""
-    with av.open(io.BytesIO(data), format="mjpeg") as container:
+    with av.open(io.BytesIO(data), mode="r", format="mjpeg") as container:
         frame = next(container.decode(video=0))
     rgb = frame.to_ndarray(format="rgb24")
     y, x = rgb.shape[0] // 2, rgb.shape[1] // 2
@@ -124,7 +124,7 @@ class PostgresCluster:
 
     async def create_database(self) -> str:
         """A new empty database; its URL."""
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         name = "t_" + uuid.uuid4().hex[:12]
         conn = await asyncpg.connect(host="127.0.0.1", port=self.port, user="postgres", database="postgres")

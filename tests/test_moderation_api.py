@@ -215,6 +215,16 @@ async def test_console_session_needs_the_csrf_token_for_changes(client, service,
     assert (await client.get("/api/mod/reports")).status == 401
 
 
+async def test_bad_sign_in_requests(client):
+    for body in (b"not json", b"[]", b"", b'{"token": 5}', b'{"name": "x"}', b"{" + b" " * 20000 + b"}"):
+        response = await client.post("/api/mod/session", data=body)
+        assert response.status in (400, 401, 413), body[:20]
+        assert (await response.json())["error"] in ("bad_request", "unauthorized")
+        assert "sfu_mod" not in response.cookies
+    long_name = await client.post("/api/mod/session", json={"token": ADMIN_TOKEN, "name": "n\u0000" * 100})
+    assert (await long_name.json())["actor"] == "console:" + "n" * 64
+
+
 async def test_sessions_expire(client, clock):
     await sign_in(client)
     clock.advance(12 * 3600 + 1)

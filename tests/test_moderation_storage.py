@@ -3,6 +3,7 @@ nothing, migrations are ordered and idempotent, the retention purge deletes old 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 
@@ -146,6 +147,19 @@ async def test_migrations_are_ordered_idempotent_and_keep_data(tmp_path, databas
             await migrate(engine, now=5.0)
     finally:
         await engine.dispose()
+
+
+async def test_nodes_migrating_at_once_apply_each_step_once(database_url):
+    engines = [create_engine(database_url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrate(e, now=1.0) for e in engines))
+        assert sorted(v for applied in results for v in applied) == list(range(1, SCHEMA_VERSION + 1))
+        async with engines[0].connect() as conn:
+            versions = (await conn.execute(text("SELECT version FROM mod_schema_version ORDER BY version"))).scalars()
+            assert list(versions) == list(range(1, SCHEMA_VERSION + 1))
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_retention_purge_deletes_old_pictures_files_and_rows(tmp_path, database_url):

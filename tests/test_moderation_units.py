@@ -34,11 +34,9 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 
 
 # -- policy -------------------------------------------------------------------------------------
-def policy(**kw) -> StrikePolicy:
-    base = {"strikes_before_ban": 3, "strike_window": DAY, "ban_durations": (HOUR, DAY, 7 * DAY),
-            "ban_memory": 90 * DAY, "reports_before_ban": 0}
-    base.update(kw)
-    return StrikePolicy(**base)
+def policy(reports_before_ban: int = 0) -> StrikePolicy:
+    return StrikePolicy(strikes_before_ban=3, strike_window=DAY, ban_durations=(HOUR, DAY, 7 * DAY),
+                        ban_memory=90 * DAY, reports_before_ban=reports_before_ban)
 
 
 def test_strikes_within_the_window_ban_with_escalating_durations():

@@ -5,7 +5,7 @@ The server holds one :class:`ModerationService` (``await ModerationService.open(
 mounts the console with :func:`sfu.moderation.api.setup_moderation_routes`.
 """
 
-from .actions import ActionError, ActionResult, ReportDetail, Warning
+from .actions import ActionError, ActionResult, ReportDetail, Warned
 from .identity import (
     DEVICE_COOKIE,
     DeviceToken,
@@ -42,7 +42,7 @@ __all__ = [
     "ReportRefused",
     "Rules",
     "RulesError",
-    "Warning",
+    "Warned",
     "device_cookie_attributes",
     "iso",
     "load_rules",

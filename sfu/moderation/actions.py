@@ -51,7 +51,7 @@ class ActionError(Exception):
 
 
 @dataclass(frozen=True)
-class Warning:
+class Warned:
     """A moderator warned someone: the server may tell them if they are connected."""
 
     identity: ModerationIdentity
@@ -153,7 +153,7 @@ class ModeratorActions:
             report = await self._report_or_404(tx, report_id)
         self._count("warn")
         self.metrics.strikes.inc()
-        await self.notify("warn", Warning(identity=report.reported, reason=message, report_id=report_id))
+        await self.notify("warn", Warned(identity=report.reported, reason=message, report_id=report_id))
         await self._after_ban(ban)
         return ActionResult(report=report, ban=ban)
 

@@ -110,7 +110,10 @@ class ModerationApi:
         if wait is not None:
             return json_error(request, 429, "too_many_attempts", "too many failed sign-ins; wait a minute",
                               headers={"Retry-After": str(int(wait) + 1)})
-        body = await read_json(request)
+        try:
+            body = await read_json(request)
+        except ActionError as exc:
+            return json_error(request, exc.status, exc.code, exc.message)
         if not self.auth.token_matches(body.get("token") if isinstance(body.get("token"), str) else None):
             self.throttle.failed(address, now)
             log.info("moderator console: failed sign-in")

@@ -19,7 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from .actions import ModeratorActions, Warning
+from .actions import ModeratorActions, Warned
 from .identity import IdentityIssuer, ModerationIdentity, load_or_create_secret
 from .metrics import ModerationMetrics
 from .policy import ReportLimits, ReportRefused, StrikePolicy, check_report
@@ -129,7 +129,7 @@ class ModerationService(ModeratorActions):
     def on_unban(self, listener: Callable[[Ban], Any]) -> None:
         self._listeners["unban"].append(listener)
 
-    def on_warn(self, listener: Callable[[Warning], Any]) -> None:
+    def on_warn(self, listener: Callable[[Warned], Any]) -> None:
         self._listeners["warn"].append(listener)
 
     async def notify(self, kind: str, value: Any) -> None:
