@@ -20,7 +20,7 @@ def check_public_ip(public_ip: str) -> None:
         raise ValueError(f"public IP {public_ip!r} is not an IP address") from None
 
 
-def announce(sdp: str, public_ip: str | None) -> str:
+def announce(sdp: str, public_ip: Optional[str]) -> str:
     """``sdp`` with ``public_ip`` in place of the address of every host candidate of its family.
 
     The same address is also replaced where it reappears: ``c=`` and ``a=rtcp:`` lines, and the
@@ -70,7 +70,7 @@ def candidate_addresses(sdp: str) -> list[str]:
     return found
 
 
-def _version(address: str) -> int | None:
+def _version(address: str) -> Optional[int]:
     try:
         return ipaddress.ip_address(address).version
     except ValueError:  # an mDNS name

@@ -12,6 +12,7 @@ passes ``now`` to them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,8 @@ from .feed import Feed
 from .keyframes import KeyframeRequester
 from .ondemand import OnDemandDecoder
 from .source import SourceId
+
+log = logging.getLogger(__name__)
 
 #: A picture the on-demand decoder produced at most this long ago is still the current picture.
 PICTURE_FRESH = 0.5
@@ -59,7 +62,7 @@ class EncodedFeed(Feed):
         )
         self._decoder: OnDemandDecoder | None = None
         self._decoded: tuple[av.VideoFrame, float] | None = None  #: last picture decoded, when
-        self._keyframe_waiters: list[asyncio.Future[EncodedFrame]] = []
+        self._keyframe_waiters: list[asyncio.Future[EncodedFrame | None]] = []
         hooks.tap_receiver(receiver, self.assembler)
         if track.kind == "video":
             hooks.rewrite_receiver_remb(receiver, lambda bps: self.cap.clamp(bps, self._clock()))
@@ -99,17 +102,22 @@ class EncodedFeed(Feed):
             return self._decoded[0]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        waiter: asyncio.Future[EncodedFrame] = loop.create_future()
+        waiter: asyncio.Future[EncodedFrame | None] = loop.create_future()
         self._keyframe_waiters.append(waiter)
         self.request_keyframe()
         try:
             keyframe = await asyncio.wait_for(waiter, timeout)
+            if keyframe is None:  # the feed closed
+                return None
             decode = hooks.decoder_for(keyframe.codec)
             pictures = await asyncio.wait_for(
                 loop.run_in_executor(None, decode, keyframe.data, keyframe.timestamp),
                 max(0.0, deadline - loop.time()),
             )
         except asyncio.TimeoutError:
+            return None
+        except Exception as exc:  # a keyframe the decoder refuses  # noqa: BLE001
+            log.debug("%s: picture decode failed: %r", self.id, exc)
             return None
         finally:
             if waiter in self._keyframe_waiters:
@@ -147,8 +155,9 @@ class EncodedFeed(Feed):
 
     async def close(self) -> None:
         await super().close()
-        for waiter in self._keyframe_waiters:
-            waiter.cancel()
-        self._keyframe_waiters = []
+        waiters, self._keyframe_waiters = self._keyframe_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         if self._decoder is not None:
             await self._decoder.close()

@@ -30,7 +30,7 @@ class Feed:
         self.id = source_id
         self.sink: Sink | None = None
         self.items = 0
-        self._waiters: list[asyncio.Future[av.VideoFrame]] = []
+        self._waiters: list[asyncio.Future[av.VideoFrame | None]] = []
 
     @property
     def kind(self) -> str:
@@ -72,7 +72,7 @@ class Feed:
 
     async def _next_picture(self, timeout: float) -> av.VideoFrame | None:
         """Wait up to ``timeout`` s for a picture passed to :meth:`_picture_ready`."""
-        waiter: asyncio.Future[av.VideoFrame] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[av.VideoFrame | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
             return await asyncio.wait_for(waiter, timeout)
@@ -90,9 +90,10 @@ class Feed:
 
     async def close(self) -> None:
         self.sink = None
-        for waiter in self._waiters:
-            waiter.cancel()
-        self._waiters = []
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:  # nobody waits for a picture that will never come
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class DecodedFeed(Feed):
