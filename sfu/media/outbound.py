@@ -94,7 +94,10 @@ class OutboundTrack(MediaStreamTrack):
         return False
 
     def _connected_to(self, source: SourceId) -> bool:
-        return self._source is not None and self._source.id == source and self.readyState == "live"
+        if self._source is None or self.readyState != "live":
+            return False
+        connected = self._source.id
+        return connected is source or connected == source  # equal values; usually the same object
 
     def deliver(self, source: SourceId, item: Any) -> None:
         """An item from ``source``; dropped unless it is the connected source."""
