@@ -12,9 +12,11 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+import av
+import numpy
 from aiortc import (
     MediaStreamError,
     MediaStreamTrack,
@@ -223,7 +225,7 @@ class HeadlessClient:
     async def _read_video(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.VideoFrame, await track.recv())
                 stamp = stamps.read_frame(frame) if self.read_stamps else None
                 received = ReceivedFrame(
                     at=time.monotonic(),
@@ -241,10 +243,10 @@ class HeadlessClient:
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.AudioFrame, await track.recv())
                 self.received.audio_frames += 1
                 samples = frame.to_ndarray()
-                if samples.size and abs(samples).max() > 1000:
+                if samples.size and numpy.abs(samples).max() > 1000:
                     self.received.audio_loud_frames += 1
         except MediaStreamError:
             pass

@@ -22,8 +22,9 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import av
 from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..headless import stamp as stamps
@@ -109,7 +110,7 @@ class LoadClient(HeadlessClient):
     async def _read_video(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.VideoFrame, await track.recv())
                 stamp = stamps.read_frame(frame)
                 self.recorder.frame(stamp, time.monotonic(), time.time())
         except MediaStreamError:
