@@ -70,7 +70,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .media.aiortc_private import PrivateApiError
+    from .media.aiortc_hooks import PrivateApiError
     from .runner import TlsError, run
 
     try:
