@@ -26,8 +26,9 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,7 +47,7 @@ def prefs(*interests: str, languages: tuple[str, ...] = (), strict: bool = False
 @dataclass
 class Person:
     state: str = "idle"  # idle | waiting | paired | searching (only within one call)
-    partner: str | None = None
+    partner: Hashable | None = None
     prefs: Preferences = NO_PREFERENCES
     since: float = 0.0
 
@@ -58,8 +59,8 @@ class PairingModel:
         self.rematch_cooldown = rematch_cooldown
         self.interest_wait = interest_wait
         self.language_wait = language_wait
-        self.people: dict[str, Person] = {}
-        self.apart_until: dict[frozenset[str], float] = {}
+        self.people: dict[Hashable, Person] = {}
+        self.apart_until: dict[frozenset[Hashable], float] = {}
         self.last_expire = -math.inf
         self.pairs: list[Paired] = []
 
@@ -83,11 +84,11 @@ class PairingModel:
             return "language"
         return "any" if lower == 2 else None
 
-    def apart(self, a: str, b: str, at: float) -> bool:
+    def apart(self, a: Hashable, b: Hashable, at: float) -> bool:
         return self.apart_until.get(frozenset((a, b)), -math.inf) > at
 
     # -- one call --------------------------------------------------------------------------------
-    def call(self, mm: Any, op: str, who: str, now: float, preferences: Preferences | None) -> list:
+    def call(self, mm: Any, op: str, who: Hashable, now: float, preferences: Preferences | None) -> list:
         if op == "expire":
             events = mm.expire(now)
         elif op in ("start", "next"):
@@ -106,7 +107,7 @@ class PairingModel:
             self.last_expire = now
         return events
 
-    def _apply(self, op: str, who: str, now: float, events: list) -> None:
+    def _apply(self, op: str, who: Hashable, now: float, events: list) -> None:
         for event in events:
             if isinstance(event, Paired):
                 self._paired(event, now)
@@ -120,7 +121,7 @@ class PairingModel:
                 assert op == "stop" and event.who == who, event
                 self.people[who].state = "idle"
             else:
-                raise AssertionError(f"unknown event {event!r}")
+                pytest.fail(f"unknown event {event!r}")
         if op == "stop":
             assert events and events[-1] == Idle(who), events
         if op == "leave":
@@ -144,7 +145,7 @@ class PairingModel:
         b.state, b.partner = "paired", event.a
         self.pairs.append(event)
 
-    def _partner_left(self, op: str, who: str, left: str, now: float) -> None:
+    def _partner_left(self, op: str, who: Hashable, left: Hashable, now: float) -> None:
         x = self.people[left]
         assert x.state == "paired" and x.partner == who, (op, who, left, x)
         assert op in ("next", "stop", "leave"), f"{op} split a pair"
@@ -165,7 +166,7 @@ class PairingModel:
             assert mm.partner_of(name) == p.partner, (name, mm.partner_of(name), p)
             if p.partner is not None:
                 assert self.people[p.partner].partner == name
-        waiting = sorted(name for name, p in self.people.items() if p.state == "waiting")
+        waiting = [name for name, p in self.people.items() if p.state == "waiting"]
         assert mm.waiting_count == len(waiting)
         assert mm.paired_count == sum(p.state == "paired" for p in self.people.values())
         for x, y in itertools.combinations(waiting, 2):
@@ -381,9 +382,9 @@ class PairingContract:
         leave (the one left first is re-queued for a moment, and may meet someone else)."""
         rng = random.Random(7)
         mm = make_matchmaker(seed=7, interest_wait=5.0)
-        looking_since: dict[str, float] = {}
+        looking_since: dict[Hashable, float] = {}
         waits: list[float] = []
-        ends: list[tuple[float, str, str]] = []
+        ends: list[tuple[float, Hashable, Hashable]] = []
         tags = [f"t{i}" for i in range(12)]
 
         def handle(events: list, now: float) -> None:
