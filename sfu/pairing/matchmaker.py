@@ -247,15 +247,20 @@ class Matchmaker:
 
     def _enqueue(self, who: ParticipantId, now: float) -> list[Event]:
         prefs = self._prefs.get(who, NO_PREFERENCES)
-        searcher = Waiter(who, prefs, now, self._stage(prefs, now, now))
-        match = self._find_partner(searcher, now)
+        searcher = Waiter(who, prefs, now, Stage.ANY)
+        if prefs is NO_PREFERENCES:  # most people: only the open pool can have a partner for them
+            match = self._anyone(searcher, now)
+        else:
+            searcher.stage = self._stage(prefs, now, now)
+            match = self._find_partner(searcher, now)
         if match is not None:
             return [self._pair(searcher, match)]
         waiter = self._pool.add(who, prefs, now, searcher.stage)
-        due = {at for stage, at in zip((Stage.LANGUAGE, Stage.ANY), self._opens_at(prefs, now))
-               if waiter.stage < stage and at < math.inf}
-        for at in sorted(due):
-            heapq.heappush(self._timeline, (at, waiter.seq, who))
+        if waiter.stage is not Stage.ANY:
+            to_language, to_any = self._opens_at(prefs, now)
+            for stage, at in ((Stage.LANGUAGE, to_language), (Stage.ANY, to_any)):
+                if waiter.stage < stage and at < math.inf and (stage is Stage.LANGUAGE or at != to_language):
+                    heapq.heappush(self._timeline, (at, waiter.seq, who))
         return [Waiting(who)]
 
     def _find_partner(self, searcher: Waiter, now: float) -> _Match | None:
@@ -312,6 +317,8 @@ class Matchmaker:
         return None
 
     def _describe(self, a: Waiter, b: Waiter) -> _Match:
+        if a.prefs is NO_PREFERENCES or b.prefs is NO_PREFERENCES:
+            return _Match(b, "any", ())
         common = tuple(sorted(a.prefs.interest_set & b.prefs.interest_set))
         if common:
             return _Match(b, "interest", common)
