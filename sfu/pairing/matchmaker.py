@@ -101,6 +101,8 @@ class Matchmaker:
         self._timeline: list[tuple[float, int, ParticipantId]] = []
         self.pairs_made = 0
         self.pairs_by_basis: dict[Basis, int] = dict.fromkeys(BASES, 0)
+        #: Waiting people looked at while searching, in all: the work done, whatever the clock says.
+        self.candidates_read = 0
 
     # -- queries ---------------------------------------------------------------------------------
     def state(self, who: ParticipantId) -> PairingState:
@@ -276,6 +278,7 @@ class Matchmaker:
         seen: set[ParticipantId] = set()
         for tag in searcher.prefs.interests:
             for candidate in self._pool.with_interest(tag, BUCKET_SCAN):
+                self.candidates_read += 1
                 if candidate.who == searcher.who or candidate.who in seen:
                     continue
                 seen.add(candidate.who)
@@ -300,6 +303,7 @@ class Matchmaker:
         best: Waiter | None = None
         for language in searcher.prefs.languages:
             for candidate in self._pool.with_language(language, BUCKET_SCAN):
+                self.candidates_read += 1
                 if candidate.who != searcher.who and self._cooldowns.allows(searcher.who, candidate.who, now):
                     if best is None or candidate.seq < best.seq:
                         best = candidate
@@ -310,6 +314,7 @@ class Matchmaker:
         if searcher.stage is not Stage.ANY:
             return None
         for who in self._pool.open_sample(self._rng, SCAN_LIMIT):
+            self.candidates_read += 1
             if who != searcher.who and self._cooldowns.allows(searcher.who, who, now):
                 candidate = self._pool.get(who)
                 assert candidate is not None
