@@ -1,0 +1,67 @@
+"""Picture conversions shared by the classifiers, the sampler and the evidence encoder.
+
+Everything goes through libswscale (PyAV), which is already a dependency: colour conversion and
+downscaling happen in one call, in C, without an intermediate full-size RGB copy.
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from .base import check_rgb
+
+__all__ = ["Picture", "fit_size", "picture_size", "resize_rgb", "to_rgb"]
+
+Picture = av.VideoFrame | np.ndarray
+"""A decoded video frame (any pixel format) or an H x W x 3 uint8 RGB array."""
+
+
+def fit_size(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """The largest size with the aspect ratio of ``width`` x ``height`` that fits in
+    ``max_width`` x ``max_height`` (never larger than the original; at least 2x2; even when
+    scaled, so the result also suits 4:2:0 encoders)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"bad picture size {width}x{height}")
+    if max_width < 2 or max_height < 2:
+        raise ValueError(f"bad bounding box {max_width}x{max_height}")
+    scale = min(1.0, max_width / width, max_height / height)
+    if scale >= 1.0:
+        return width, height
+    w = max(2, int(width * scale) // 2 * 2)
+    h = max(2, int(height * scale) // 2 * 2)
+    return w, h
+
+
+def picture_size(picture: Picture) -> tuple[int, int]:
+    """(width, height) of a frame or an RGB array."""
+    if isinstance(picture, av.VideoFrame):
+        return picture.width, picture.height
+    rgb = check_rgb(picture)
+    return rgb.shape[1], rgb.shape[0]
+
+
+def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` scaled to ``width`` x ``height`` (bilinear; area averaging when shrinking a lot)."""
+    check_rgb(rgb)
+    if (rgb.shape[1], rgb.shape[0]) == (width, height):
+        return rgb
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+    return _reformat(frame, width, height, "rgb24")
+
+
+def to_rgb(picture: Picture, max_side: int = 0) -> np.ndarray:
+    """An H x W x 3 uint8 RGB copy of ``picture``, downscaled to fit in ``max_side`` x
+    ``max_side`` when ``max_side`` > 0 (aspect ratio kept)."""
+    width, height = picture_size(picture)
+    w, h = (width, height) if max_side <= 0 else fit_size(width, height, max_side, max_side)
+    if isinstance(picture, av.VideoFrame):
+        return _reformat(picture, w, h, "rgb24")
+    return resize_rgb(picture, w, h)
+
+
+def _reformat(frame: av.VideoFrame, width: int, height: int, fmt: str) -> np.ndarray:
+    shrink = min(width / frame.width, height / frame.height)
+    interpolation = "AREA" if shrink < 0.5 else "BILINEAR"
+    out = frame.reformat(width=width, height=height, format=fmt, interpolation=interpolation)
+    return out.to_ndarray()
