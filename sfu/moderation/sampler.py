@@ -1,8 +1,9 @@
 """Classify sampled pictures in worker processes, never on the event loop.
 
 :class:`ClassifierPool` is what media code hands pictures to. ``submit`` never blocks and is never
-awaited by media: it downscales the picture to the classifier's input size (one libswscale call,
-well under a millisecond for 640x480), hands it to a worker process and returns a future at once,
+awaited by media: it downscales the picture to the classifier's input size (one libswscale call
+on the YUV planes, about a quarter of a millisecond for 640x480; the conversion to RGB happens in
+the worker), hands it to a worker process and returns a future at once,
 or returns ``None`` and counts a drop when the bounded queue is full (overload never stalls media).
 Each worker loads the classifier once, in its initializer. The future always resolves to a
 :class:`Sample` (a verdict, or an error string when classification failed), never to an exception.
@@ -36,7 +37,7 @@ from .classifiers import (
     Verdict,
     build_classifier,
 )
-from .classifiers.image import Picture, to_rgb
+from .classifiers.image import CompactPicture, Picture, compact
 
 __all__ = ["ClassifierPool", "LatencyWindow", "PoolStats", "Sample"]
 
@@ -54,7 +55,7 @@ class Sample:
     latency_s: float
     """From ``submit`` to the result on the event loop: queueing, transfer and classification."""
     compute_s: float
-    """Classification alone, in the worker (0 when it failed)."""
+    """Time spent in the worker: conversion to RGB and classification (0 when it failed)."""
     width: int
     height: int
     """Size of the picture as classified (after downscaling)."""
@@ -124,13 +125,13 @@ def _init_worker(plan: ClassifierPlan) -> None:
         _Worker.error = str(exc)  # reported by every job instead of a bare BrokenProcessPool
 
 
-def _classify_in_worker(rgb: np.ndarray) -> tuple[Verdict, float]:
+def _classify_in_worker(picture: CompactPicture) -> tuple[Verdict, float]:
     if _Worker.error is not None:
         raise ClassifierError(_Worker.error)
     if _Worker.classifier is None:
         raise ClassifierError("classifier worker was not initialised")
     started = time.perf_counter()
-    verdict = _Worker.classifier.classify(rgb)
+    verdict = _Worker.classifier.classify(picture.to_rgb())
     return verdict, time.perf_counter() - started
 
 
@@ -197,7 +198,7 @@ class ClassifierPool:
             raise RuntimeError("classifier pool is closed")
         self._loop = asyncio.get_running_loop()
         self._executor = self._new_executor()
-        grey = np.full((32, 32, 3), 128, dtype=np.uint8)
+        grey = compact(np.full((32, 32, 3), 128, dtype=np.uint8))
         try:
             await asyncio.wrap_future(self._executor.submit(_classify_in_worker, grey))
         except BaseException:
@@ -224,10 +225,10 @@ class ClassifierPool:
         if len(self._pending) >= self.capacity or not self._ready():
             self.dropped += 1
             return None
-        rgb = to_rgb(picture, self.plan.input_side)
+        small = compact(picture, self.plan.input_side)
         started = self._clock()
         try:
-            job = self._executor.submit(_classify_in_worker, rgb)
+            job = self._executor.submit(_classify_in_worker, small)
         except BrokenProcessPool:
             self._mark_broken()
             self.dropped += 1
@@ -235,7 +236,7 @@ class ClassifierPool:
         self.submitted += 1
         result: asyncio.Future[Sample] = self._loop.create_future()
         self._pending.add(result)
-        done = functools.partial(self._finish, result, started, rgb.shape[1], rgb.shape[0])
+        done = functools.partial(self._finish, result, started, small.width, small.height)
         job.add_done_callback(functools.partial(self._from_worker_thread, done))
         return result
 

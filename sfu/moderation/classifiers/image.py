@@ -6,12 +6,22 @@ downscaling happen in one call, in C, without an intermediate full-size RGB copy
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import av
 import numpy as np
 
 from .base import check_rgb
 
-__all__ = ["Picture", "fit_size", "picture_size", "resize_rgb", "to_rgb"]
+__all__ = [
+    "CompactPicture",
+    "Picture",
+    "compact",
+    "fit_size",
+    "picture_size",
+    "resize_rgb",
+    "to_rgb",
+]
 
 Picture = av.VideoFrame | np.ndarray
 """A decoded video frame (any pixel format) or an H x W x 3 uint8 RGB array."""
@@ -65,3 +75,35 @@ def _reformat(frame: av.VideoFrame, width: int, height: int, fmt: str) -> np.nda
     interpolation = "AREA" if shrink < 0.5 else "BILINEAR"
     out = frame.reformat(width=width, height=height, format=fmt, interpolation=interpolation)
     return out.to_ndarray()
+
+
+@dataclass(frozen=True)
+class CompactPicture:
+    """A downscaled picture, cheap to hand to another process: the yuv420p planes of a video
+    frame (half the bytes of RGB, and scaling without colour conversion is about 4x cheaper for
+    the sender), or RGB for a picture that was RGB already."""
+
+    format: str
+    """``yuv420p``: ``data`` is the (H*3/2) x W array of ``VideoFrame.to_ndarray``; ``rgb24``:
+    ``data`` is H x W x 3."""
+    data: np.ndarray
+    width: int
+    height: int
+
+    def to_rgb(self) -> np.ndarray:
+        """The picture as H x W x 3 RGB (converted in the receiving process)."""
+        if self.format == "rgb24":
+            return self.data
+        frame = av.VideoFrame.from_ndarray(self.data, format="yuv420p")
+        return frame.to_ndarray(format="rgb24")
+
+
+def compact(picture: Picture, max_side: int = 0) -> CompactPicture:
+    """``picture`` downscaled to fit in ``max_side`` x ``max_side`` (when > 0), as a
+    :class:`CompactPicture`."""
+    width, height = picture_size(picture)
+    w, h = (width, height) if max_side <= 0 else fit_size(width, height, max_side, max_side)
+    if isinstance(picture, av.VideoFrame) and w % 2 == 0 and h % 2 == 0:
+        planes = picture.reformat(width=w, height=h, format="yuv420p").to_ndarray()
+        return CompactPicture("yuv420p", planes, w, h)
+    return CompactPicture("rgb24", to_rgb(picture, max_side), w, h)

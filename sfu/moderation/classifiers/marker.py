@@ -43,8 +43,8 @@ DEFAULT_BOX = (0.1, 0.3, 0.9, 0.95)
 """Where :func:`paint` draws by default, as fractions (left, top, right, bottom): below the
 headless client's stamp band (the top quarter), about half of the picture."""
 
-_HIGH = 150  # a saturated channel after lossy coding stays above this
-_LOW = 110  # an absent channel stays below this
+_HIGH = 190  # a saturated channel after lossy coding stays above this
+_LOW = 80  # an absent channel stays below this
 
 
 @dataclass(frozen=True)
