@@ -192,15 +192,17 @@ class ClassifierPool:
         return len(self._pending)
 
     async def start(self) -> None:
-        """Start the workers and classify one small grey picture, so that a classifier that
-        cannot load fails here, with its own message, rather than on the first sample."""
+        """Start the workers and have each classify a small grey picture, so that every worker
+        has loaded its classifier before the first sample, and a classifier that cannot load
+        fails here, with its own message."""
         if self._closed:
             raise RuntimeError("classifier pool is closed")
         self._loop = asyncio.get_running_loop()
         self._executor = self._new_executor()
         grey = compact(np.full((32, 32, 3), 128, dtype=np.uint8))
+        jobs = [self._executor.submit(_classify_in_worker, grey) for _ in range(self.workers)]
         try:
-            await asyncio.wrap_future(self._executor.submit(_classify_in_worker, grey))
+            await asyncio.gather(*(asyncio.wrap_future(job) for job in jobs))
         except BaseException:
             await self.close()
             raise
