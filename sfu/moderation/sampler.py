@@ -3,14 +3,16 @@
 :class:`ClassifierPool` is what media code hands pictures to. ``submit`` never blocks and is never
 awaited by media: it downscales the picture to the classifier's input size (one libswscale call
 on the YUV planes, about a quarter of a millisecond for 640x480; the conversion to RGB happens in
-the worker), hands it to a worker process and returns a future at once,
-or returns ``None`` and counts a drop when the bounded queue is full (overload never stalls media).
+the worker), hands it to a worker process and returns a future at once, or returns ``None`` and
+counts a drop when the bounded queue is full (overload never stalls media).
 Each worker loads the classifier once, in its initializer. The future always resolves to a
 :class:`Sample` (a verdict, or an error string when classification failed), never to an exception.
 
 If a worker process dies (a crash in native code, the OOM killer), the samples in flight resolve
-with an error, one line is logged and the pool starts fresh workers, at most once per
-``restart_backoff`` seconds; until then samples are dropped.
+with an error, one line is logged and the pool starts fresh workers at the next sample, but no
+sooner than ``restart_backoff`` seconds after the previous start (a classifier that crashes on
+every picture costs one process start per backoff, not one per sample); meanwhile samples are
+dropped.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .classifiers import (
     Verdict,
     build_classifier,
 )
-from .classifiers.image import CompactPicture, Picture, compact
+from .classifiers.image import CompactPicture, Picture, compact, picture_size
 
 __all__ = ["ClassifierPool", "LatencyWindow", "PoolStats", "Sample"]
 
@@ -53,7 +55,8 @@ class Sample:
     verdict: Verdict | None
     """None when classification failed (see ``error``)."""
     latency_s: float
-    """From ``submit`` to the result on the event loop: queueing, transfer and classification."""
+    """From ``submit`` to the result on the event loop: downscaling, queueing, transfer and
+    classification."""
     compute_s: float
     """Time spent in the worker: conversion to RGB and classification (0 when it failed)."""
     width: int
@@ -220,15 +223,16 @@ class ClassifierPool:
         """Queue ``picture`` (an ``av.VideoFrame`` or an H x W x 3 uint8 RGB array) for
         classification; never blocks. Returns a future resolving to a :class:`Sample`, or
         ``None`` when the picture was dropped (queue full, pool closed or restarting).
-        Raises ``ValueError`` if ``picture`` is not a picture."""
+        Raises ``TypeError``/``ValueError`` if ``picture`` is not a picture."""
+        picture_size(picture)  # cheap validation, before anything is counted
         if self._closed or self._executor is None or self._loop is None:
             self.dropped += 1
             return None
         if len(self._pending) >= self.capacity or not self._ready():
             self.dropped += 1
             return None
-        small = compact(picture, self.plan.input_side)
         started = self._clock()
+        small = compact(picture, self.plan.input_side)
         try:
             job = self._executor.submit(_classify_in_worker, small)
         except BrokenProcessPool:
