@@ -39,7 +39,13 @@ from .classifiers import (
     Verdict,
     build_classifier,
 )
-from .classifiers.image import CompactPicture, Picture, compact, picture_size
+from .classifiers.image import (
+    CompactPicture,
+    Picture,
+    VideoReformatter,
+    compact,
+    picture_size,
+)
 
 __all__ = ["ClassifierPool", "LatencyWindow", "PoolStats", "Sample"]
 
@@ -117,6 +123,7 @@ class _Worker:
 
     classifier: Classifier | None = None
     error: str | None = None
+    reformatter = VideoReformatter()
 
 
 def _init_worker(plan: ClassifierPlan) -> None:
@@ -134,7 +141,7 @@ def _classify_in_worker(picture: CompactPicture) -> tuple[Verdict, float]:
     if _Worker.classifier is None:
         raise ClassifierError("classifier worker was not initialised")
     started = time.perf_counter()
-    verdict = _Worker.classifier.classify(picture.to_rgb())
+    verdict = _Worker.classifier.classify(picture.to_rgb(_Worker.reformatter))
     return verdict, time.perf_counter() - started
 
 
@@ -179,6 +186,7 @@ class ClassifierPool:
         self._closed = False
         self._latency = LatencyWindow(window)
         self._compute = LatencyWindow(window)
+        self._reformatter = VideoReformatter()  # keeps its scaler set up from sample to sample
         self.submitted = 0
         self.dropped = 0
         self.classified = 0
@@ -232,7 +240,7 @@ class ClassifierPool:
             self.dropped += 1
             return None
         started = self._clock()
-        small = compact(picture, self.plan.input_side)
+        small = compact(picture, self.plan.input_side, self._reformatter)
         try:
             job = self._executor.submit(_classify_in_worker, small)
         except BrokenProcessPool:

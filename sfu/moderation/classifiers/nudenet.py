@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .base import ClassifierError, ClassifierUnavailable, FlagRule, Verdict, check_rgb
-from .image import resize_rgb
+from .image import VideoReformatter, resize_rgb
 
 __all__ = [
     "DEFAULT_FLAG_LABELS",
@@ -168,6 +168,7 @@ class NudeNetClassifier:
         if len(inputs) != 1 or len(outputs) < 1:
             raise ClassifierError(f"unexpected NudeNet model interface in {self.path}")
         self._input = inputs[0].name
+        self._reformatter = VideoReformatter()
         channels = outputs[0].shape[1] if len(outputs[0].shape) == 3 else None
         if isinstance(channels, int) and channels != _BOX_VALUES + len(LABELS):
             raise ClassifierError(
@@ -176,11 +177,11 @@ class NudeNetClassifier:
             )
 
     def classify(self, rgb: np.ndarray) -> Verdict:
-        raw = self._session.run(None, {self._input: preprocess(rgb)})[0]
+        raw = self._session.run(None, {self._input: preprocess(rgb, self._reformatter)})[0]
         return self.settings.rule.judge(label_scores(np.asarray(raw)))
 
 
-def preprocess(rgb: np.ndarray) -> np.ndarray:
+def preprocess(rgb: np.ndarray, reformatter: VideoReformatter | None = None) -> np.ndarray:
     """RGB picture -> [1, 3, 320, 320] float32 in 0..1: scaled so the longer side is 320, padded
     with black at the right and bottom (NudeNet's own preprocessing)."""
     check_rgb(rgb)
@@ -188,7 +189,7 @@ def preprocess(rgb: np.ndarray) -> np.ndarray:
     scale = INPUT_SIZE / max(width, height)
     w = min(INPUT_SIZE, max(1, round(width * scale)))
     h = min(INPUT_SIZE, max(1, round(height * scale)))
-    small = resize_rgb(rgb, w, h)
+    small = resize_rgb(rgb, w, h, reformatter)
     blob = np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
     blob[0, :, :h, :w] = small.transpose(2, 0, 1)
     blob *= np.float32(1.0 / 255.0)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .base import ClassifierError, FlagRule, Verdict
-from .image import resize_rgb
+from .image import VideoReformatter, resize_rgb
 from .nudenet import load_onnxruntime, session_options
 
 __all__ = ["ACTIVATIONS", "LAYOUTS", "OnnxClassifier", "OnnxSettings"]
@@ -116,6 +116,7 @@ class OnnxClassifier:
         self._order = np.asarray(order)
         self._mean = np.asarray(settings.mean, dtype=np.float32)
         self._std = np.asarray(settings.std, dtype=np.float32)
+        self._reformatter = VideoReformatter()
 
     def _check_input(self, meta: Any, path: Path) -> None:
         s = self.settings
@@ -147,7 +148,8 @@ class OnnxClassifier:
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """RGB picture -> the model's input tensor."""
         s = self.settings
-        small = resize_rgb(rgb, s.input_width, s.input_height)[:, :, self._order]
+        small = resize_rgb(rgb, s.input_width, s.input_height, self._reformatter)
+        small = small[:, :, self._order]
         x = small.astype(np.float32) * np.float32(1.0 / 255.0)
         x = (x - self._mean) / self._std
         if s.layout == "NCHW":
