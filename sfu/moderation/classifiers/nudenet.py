@@ -127,7 +127,7 @@ def model_path() -> Path:
 def load_onnxruntime() -> Any:
     """Import onnxruntime, or raise :class:`ClassifierUnavailable` with the install hint."""
     try:
-        import onnxruntime  # type: ignore[import-untyped]
+        import onnxruntime
     except ImportError as exc:
         raise ClassifierUnavailable(f"onnxruntime is not installed: {INSTALL_HINT}") from exc
     return onnxruntime
