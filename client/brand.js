@@ -11,6 +11,8 @@ import { setText } from './i18n.js';
 /** @type {Brand} what the page shows when the server says nothing */
 export const DEFAULT_BRAND = Object.freeze({ name: 'Roulette', accent: null, logo: null, links: Object.freeze({}) });
 const HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i;
+/** The page's own accent (style.css): nothing to change when the brand keeps it. */
+const DEFAULT_ACCENT = '#6d5dfc';
 const MAX_NAME = 60;
 /** Footer links, in order, with the key of their text. */
 const LINKS = /** @type {const} */ ([['rules', 'links.rules'], ['privacy', 'links.privacy'], ['contact', 'links.contact']]);
@@ -98,7 +100,7 @@ export function applyBrand(brand, { root, name, mark, logo, links }) {
     mark.hidden = true;
   }
 
-  if (brand.accent) {
+  if (brand.accent && brand.accent.toLowerCase() !== DEFAULT_ACCENT) {
     const style = document.documentElement.style;
     const a = brand.accent;
     style.setProperty('--accent', a);
