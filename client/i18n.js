@@ -7,7 +7,7 @@
 //   t('status.waiting')                 // "Looking for a partner…"
 //   t('common.you_both_like', { tags: ['x', 'y'] })  // placeholders in {braces}; lists as "x and y"
 //   setText(node, 'status.waiting')     // textContent now, and again whenever the language changes
-//   setAttr(node, 'title', 'media.mute_mic')
+//   setAttr(node, 'title', 'media.mute')
 //   i18n.apply(document)                // fills [data-i18n] (+ data-i18n-params, JSON) and
 //                                       // [data-i18n-attr] ("title:key;aria-label:key", + data-i18n-attr-params)
 //
