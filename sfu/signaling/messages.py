@@ -51,7 +51,7 @@ def _preferences(data: dict[str, Any]) -> Preferences | None:
     try:
         return preferences_from_message(data)
     except PreferencesError as exc:
-        raise ProtocolError(ErrorCode(exc.code), exc.detail) from None
+        raise ProtocolError(ErrorCode[exc.code.upper()], exc.detail) from None
 
 
 def parse(raw: str, *, max_bytes: int, max_chat_length: int) -> ClientMessage:
