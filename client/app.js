@@ -80,7 +80,10 @@ const prefs = new PreferencesPanel({
 });
 if (window.matchMedia('(min-width: 641px)').matches) $('#prefs').open = true;
 client.setPreferences(prefs.value);
-prefs.addEventListener('change', () => client.setPreferences(prefs.value));
+prefs.addEventListener('change', () => {
+  client.setPreferences(prefs.value);
+  if (client.state === 'waiting') remote.cover(...looking(), { spinner: true });
+});
 new LanguageSwitcher($('#language'));
 const commonLabel = $('#common');
 const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#stop') }, {

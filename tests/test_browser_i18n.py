@@ -173,6 +173,18 @@ def test_the_switcher_changes_the_language_and_remembers_it(users):
     assert user.page.input_value("#language") == "de"
 
 
+def test_every_language_fits_a_small_phone(users):
+    """Longer words must not push anything sideways or out of its button."""
+    user = users("phone", viewport={"width": 375, "height": 667}).open(wait_negotiated=False)
+    for lang in ("en", "fr", "es", "pt", "de", "ru", "tr"):
+        user.page.select_option("#language", lang)
+        user.wait_js("(l) => document.documentElement.lang === l", lang)
+        assert user.js("() => document.documentElement.scrollWidth") <= 375, lang
+        clipped = user.js("""() => [...document.querySelectorAll('button, summary, .status__text, .prefs__title, .tile-label')]
+            .filter((e) => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map((e) => e.id || e.className)""")
+        assert not clipped, (lang, clipped)
+
+
 def test_right_to_left_mirrors_the_layout(users):
     user = users("rtl").open(wait_negotiated=False)
     assert user.js("async () => (await import('/i18n.js')).isRtl('ar-EG')") is True
