@@ -1,14 +1,19 @@
 // Random 1:1 video chat page: wires the protocol client (protocol.js, no DOM) to the local media
 // and the UI pieces. Every piece keeps its own state; this file only connects events to them.
+// Every text on the page comes from the catalog of the visitor's language (i18n.js, locales/).
 
 import { $ } from './dom.js';
+import { i18n, setText } from './i18n.js';
+import { applyBrand, loadBrand } from './brand.js';
+import { LanguageSwitcher } from './language-switcher.js';
+import { PreferencesPanel } from './preferences.js';
 import { ProtocolClient } from './protocol.js';
 import { signalingUrl } from './signaling.js';
 import { LocalMedia } from './media.js';
 import { Metrics } from './metrics.js';
 import { StatusLine, OnlineCount } from './status.js';
 import { Notices } from './notices.js';
-import { ConnectionNotices, CHAT_ERRORS, FRIENDLY_ERRORS } from './connection-notices.js';
+import { ConnectionNotices, CHAT_ERRORS, errorTextKey } from './connection-notices.js';
 import { RemoteView } from './remote-view.js';
 import { LocalView } from './local-view.js';
 import { DevicePicker } from './devices.js';
@@ -17,6 +22,14 @@ import { ChatPanel } from './chat.js';
 import { Controls } from './controls.js';
 
 /** @typedef {import('./protocol.js').State} State */
+
+// The operator's brand and the visitor's language come first: everything below shows text.
+const [brand] = await Promise.all([loadBrand(), i18n.load()]);
+applyBrand(brand, {
+  root: $('#brand'), name: $('#brand-name'), mark: $('.brand__mark'), logo: $('#brand-logo'), links: $('#site-links'),
+});
+setText($('title'), 'page.title', { name: brand.name });
+i18n.apply(document);
 
 const media = new LocalMedia();
 const client = new ProtocolClient(signalingUrl('./ws'), { localStream: media.stream });
@@ -56,6 +69,23 @@ const camera = new CameraController({
   // whenever they become available (permission prompts can take a while).
   sendTracks: () => client.setLocalTracks({ audio: media.audioTrack, video: media.videoTrack }),
 });
+const prefs = new PreferencesPanel({
+  root: $('#prefs'),
+  summaryCount: $('#prefs-count'),
+  chips: $('#interest-chips'),
+  input: $('#interest-input'),
+  message: $('#interest-message'),
+  strict: $('#strict'),
+  language: $('#match-language'),
+});
+if (window.matchMedia('(min-width: 641px)').matches) $('#prefs').open = true;
+client.setPreferences(prefs.value);
+prefs.addEventListener('change', () => {
+  client.setPreferences(prefs.value);
+  if (client.state === 'waiting') remote.cover(...looking(), { spinner: true });
+});
+new LanguageSwitcher($('#language'));
+const commonLabel = $('#common');
 const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#stop') }, {
   // Clicks and keys are user gestures: the moment to lift autoplay restrictions on the partner's sound.
   onStart: () => { if (client.start()) remote.unlockAudio(); },
@@ -67,19 +97,33 @@ const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#s
 // ============================================================================================
 // What each state looks like
 
-/** @type {Record<string, string>} the chat line when a conversation ends this way */
+/** @type {Record<string, string>} the chat line (text key) when a conversation ends this way */
 const CHAT_ENDED = {
-  next: 'You skipped to the next person.',
-  stop: 'You left the chat.',
-  partner_left: 'Stranger left the chat.',
-  disconnected: 'Connection lost — this chat has ended.',
+  next: 'chat.ended_next',
+  stop: 'chat.ended_stop',
+  partner_left: 'chat.ended_partner_left',
+  disconnected: 'chat.ended_disconnected',
 };
-const LOOKING = ['Looking for someone…', 'This usually takes a few seconds.'];
-/** @type {Record<string, string[]>} the overlay while waiting, by what led there */
+/** @type {Record<string, string[]>} the overlay while waiting (text keys), by what led there */
 const WAITING_OVERLAY = {
-  partner_left: ['Stranger left', 'Looking for someone new…'],
-  disconnected: ['Connection lost', "Reconnecting… you'll be back in the queue."],
+  partner_left: ['overlay.partner_left_title', 'overlay.partner_left_hint'],
+  disconnected: ['overlay.disconnected_title', 'overlay.disconnected_hint'],
 };
+
+/** The overlay while looking: what the search is for. */
+function looking() {
+  const { interests, strict } = prefs.value;
+  if (strict) return ['overlay.looking_title', 'overlay.looking_strict_hint'];
+  if (interests.length) return ['overlay.looking_title', 'overlay.looking_interests_hint'];
+  return ['overlay.looking_title', 'overlay.looking_hint'];
+}
+
+/** "You both like …" while paired with someone who shares interests. */
+function showCommon() {
+  const common = client.state === 'paired' ? client.common : [];
+  if (common.length) setText(commonLabel, 'common.you_both_like', { tags: common });
+  commonLabel.hidden = common.length === 0;
+}
 
 /**
  * @param {{state: State, previous: State, reason: string}} change
@@ -91,23 +135,25 @@ function showState({ state, previous, reason }) {
   if (previous === 'paired' && CHAT_ENDED[reason]) chat.add('system', CHAT_ENDED[reason]);
 
   let text;
-  if (reason === 'start' && !client.isOpen) text = 'Connecting to the server…';
-  else if (reason === 'disconnected' && state === 'waiting') text = 'Reconnecting…';
+  if (reason === 'start' && !client.isOpen) text = 'status.connecting';
+  else if (reason === 'disconnected' && state === 'waiting') text = 'status.reconnecting';
   status.set(state, text);
   buttons.setState(state);
   chat.setPaired(state === 'paired');
   remote.setPaired(state === 'paired');
+  showCommon();
 
   if (state === 'paired') {
     chat.clear();
-    chat.add('system', "You're now chatting with a stranger");
+    chat.add('system', 'chat.paired');
+    if (client.common.length) chat.add('system', 'common.you_both_like', { tags: client.common });
     remote.revealWhenFresh();
     remote.play();
   } else if (state === 'waiting') {
-    const [title, hint] = WAITING_OVERLAY[reason] || LOOKING;
+    const [title, hint] = WAITING_OVERLAY[reason] || looking();
     remote.cover(title, hint, { spinner: true });
   } else {
-    remote.cover('Press Start', 'Meet someone new, one stranger at a time.');
+    remote.cover('overlay.idle_title', 'overlay.idle_hint');
   }
 }
 
@@ -128,7 +174,8 @@ on('welcome', ({ reconnect }) => connection.welcome(reconnect));
 on('chat', ({ text }) => chat.add('them', text));
 on('online', ({ count }) => online.set(count));
 on('error', (error) => {
-  if (CHAT_ERRORS.includes(error.code)) chat.add('system', FRIENDLY_ERRORS[error.code]);
+  const key = errorTextKey(error.code);
+  if (CHAT_ERRORS.includes(error.code) && key) chat.add('system', key);
   else connection.serverError(error);
 });
 on('negotiationerror', ({ stage }) => connection.negotiationError(stage));
@@ -136,6 +183,14 @@ on('remotestream', ({ stream }) => remote.setStream(stream));
 on('connectionstate', ({ state }) => connection.mediaState(state));
 on('disconnected', () => connection.disconnected());
 on('reconnecting', () => connection.reconnecting());
+
+// Another language: every text that names its key is redrawn; lists and names are rebuilt.
+i18n.addEventListener('change', () => {
+  i18n.apply(document);
+  notices.refresh();
+  prefs.render();
+  picker.refresh(media);
+});
 
 window.addEventListener('pagehide', () => client.close());
 // Coming back from the back/forward cache: the old connection is gone for good, start afresh.
@@ -157,13 +212,16 @@ window.addEventListener('pageshow', (e) => {
   get pcCount() { return client.pcCount; },
   get metrics() { return metrics.snapshot(); },
   get localStream() { return media.stream; },
+  get common() { return [...client.common]; },
+  get preferences() { return client.preferences; },
+  get lang() { return i18n.lang; },
 });
 
 // ============================================================================================
 // Boot
 
 showState({ state: 'idle', previous: 'idle', reason: 'boot' });
-chat.add('system', 'Press Start to meet a random stranger. Be kind — Esc skips to the next person.');
+chat.add('system', 'chat.welcome');
 local.render();
 camera.acquire();
 client.connect();

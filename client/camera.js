@@ -2,6 +2,7 @@
 // devices, and a notice that explains what is missing and offers a way on.
 
 import { classifyMediaError } from './media.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./media.js').LocalMedia} LocalMedia */
 /** @typedef {import('./local-view.js').LocalView} LocalView */
@@ -36,8 +37,8 @@ export class CameraController {
       navigator.mediaDevices.addEventListener('devicechange', () => this.picker.refresh(media));
     }
     media.addEventListener('ended', (e) => {
-      const what = /** @type {CustomEvent} */ (e).detail.kind === 'audio' ? 'microphone' : 'camera';
-      notices.show('device-lost', `Your ${what} was disconnected. Pick another one in the device menu.`, { tone: 'warn', timeout: 10000 });
+      const key = /** @type {CustomEvent} */ (e).detail.kind === 'audio' ? 'device.lost_microphone' : 'device.lost_camera';
+      notices.show('device-lost', () => t(key), { tone: 'warn', timeout: 10000 });
       this._settled();
     });
   }
@@ -71,7 +72,6 @@ export class CameraController {
   async switchDevice(kind, deviceId) {
     const { media } = this;
     if (!deviceId || deviceId === media.currentDeviceId(kind)) return;
-    const what = kind === 'audio' ? 'microphone' : 'camera';
     let result;
     try {
       result = await media.openDevice(kind, deviceId);
@@ -87,7 +87,8 @@ export class CameraController {
         }
       }
       if (!result) {
-        this.notices.show('device-error', `Couldn't switch to that ${what}. It may be in use by another app.`, { tone: 'warn', timeout: 8000 });
+        const key = kind === 'audio' ? 'device.switch_failed_microphone' : 'device.switch_failed_camera';
+        this.notices.show('device-error', () => t(key), { tone: 'warn', timeout: 8000 });
         await this._settled();
         return;
       }
@@ -111,35 +112,29 @@ export class CameraController {
   _explain(res) {
     const { notices } = this;
     const clearAll = () => MEDIA_NOTICE_KINDS.forEach((k) => notices.clear(k));
-    const retry = { label: 'Try again', primary: true, onClick: () => this.acquire() };
-    const audioOnly = { label: 'Use microphone only', onClick: () => this.acquire({ audio: true, video: false }) };
-    const viewOnly = (label = 'Continue without camera') => ({ label, onClick: clearAll });
+    const retry = { label: () => t('media.try_again'), primary: true, onClick: () => this.acquire() };
+    const audioOnly = { label: () => t('media.microphone_only'), onClick: () => this.acquire({ audio: true, video: false }) };
+    const viewOnly = (key = 'media.without_camera') => ({ label: () => t(key), onClick: clearAll });
     if (res.audio && res.video) return;
     const kind = res.problem ? res.problem.kind : 'notfound';
     if (res.video && !res.audio) {
-      notices.show('no-microphone', 'No microphone available — strangers will see you but not hear you.', {
-        tone: 'info', actions: [retry, viewOnly('OK')],
+      notices.show('no-microphone', () => t('media.no_microphone'), {
+        tone: 'info', actions: [retry, viewOnly('media.ok')],
       });
     } else if (res.audio && !res.video) {
-      let why = 'No camera found — you are audio-only. Strangers will hear you but not see you.';
-      if (kind === 'busy') why = 'Your camera is being used by another app, so you are audio-only for now.';
-      else if (kind === 'denied') why = 'Camera access is blocked, so you are audio-only.';
-      notices.show('no-camera', why, { tone: 'info', actions: [retry, viewOnly('OK')] });
+      let why = 'media.no_camera';
+      if (kind === 'busy') why = 'media.camera_busy_audio_only';
+      else if (kind === 'denied') why = 'media.camera_denied_audio_only';
+      notices.show('no-camera', () => t(why), { tone: 'info', actions: [retry, viewOnly('media.ok')] });
     } else if (kind === 'denied') {
-      notices.show('camera-denied',
-        "Camera and microphone access was blocked. You can still watch and chat, or allow access in your browser's address bar and try again.",
-        { tone: 'warn', actions: [retry, audioOnly, viewOnly()] });
+      notices.show('camera-denied', () => t('media.denied'), { tone: 'warn', actions: [retry, audioOnly, viewOnly()] });
     } else if (kind === 'busy') {
-      notices.show('camera-busy',
-        'Your camera or microphone is being used by another app. Close it and try again, or continue view-only.',
-        { tone: 'warn', actions: [retry, viewOnly()] });
+      notices.show('camera-busy', () => t('media.busy'), { tone: 'warn', actions: [retry, viewOnly()] });
     } else if (kind === 'unsupported') {
-      notices.show('media-unsupported',
-        "This browser can't use a camera on this page (it needs HTTPS). You can still watch and chat.",
-        { tone: 'warn', actions: [viewOnly('OK')] });
+      notices.show('media-unsupported', () => t('media.unsupported'), { tone: 'warn', actions: [viewOnly('media.ok')] });
     } else {
-      notices.show('no-devices', 'No camera or microphone found. You can still watch and chat.', {
-        tone: 'info', actions: [retry, viewOnly('OK')],
+      notices.show('no-devices', () => t('media.no_devices'), {
+        tone: 'info', actions: [retry, viewOnly('media.ok')],
       });
     }
   }

@@ -1,7 +1,9 @@
 // The text chat: the log (#chat-log, role=log) and the form. Enter sends; the input opens only
-// while paired. Messages are always shown as text, never parsed as HTML.
+// while paired. Messages are always shown as text, never parsed as HTML. The page's own lines
+// (`system`) are given as text keys, so they follow the page's language.
 
 import { el } from './dom.js';
+import { setAttr, setText } from './i18n.js';
 
 /** The log keeps at most this many lines during a long conversation. */
 const MAX_LINES = 500;
@@ -18,20 +20,19 @@ export class ChatLog {
 
   /**
    * @param {'me' | 'them' | 'system'} who
-   * @param {string} text
+   * @param {string} text  what was said; for `system`, the text key of the page's own line
+   * @param {Record<string, unknown>} [params]  the key's placeholders (`system` only)
    */
-  add(who, text) {
+  add(who, text, params) {
     const nearBottom = this.root.scrollHeight - this.root.scrollTop - this.root.clientHeight < 60;
     let line;
     if (who === 'system') {
-      line = el('p', { cls: 'msg msg--system', text });
+      line = el('p', { cls: 'msg msg--system' });
+      setText(line, text, params);
     } else {
-      const label = who === 'me' ? 'You:' : 'Stranger:';
-      line = el('p', { cls: `msg msg--${who}` }, [
-        el('span', { cls: 'msg__who', text: label }),
-        ' ',
-        el('span', { cls: 'msg__text', text }),
-      ]);
+      const label = el('span', { cls: 'msg__who' });
+      setText(label, who === 'me' ? 'chat.you' : 'chat.stranger');
+      line = el('p', { cls: `msg msg--${who}` }, [label, ' ', el('span', { cls: 'msg__text', text })]);
     }
     this.root.append(line);
     while (this.root.childElementCount > MAX_LINES) this.root.firstElementChild?.remove();
@@ -77,10 +78,11 @@ export class ChatPanel {
 
   /**
    * @param {'me' | 'them' | 'system'} who
-   * @param {string} text
+   * @param {string} text  what was said; for `system`, a text key
+   * @param {Record<string, unknown>} [params]
    */
-  add(who, text) {
-    this.log.add(who, text);
+  add(who, text, params) {
+    return this.log.add(who, text, params);
   }
 
   clear() {
@@ -91,11 +93,11 @@ export class ChatPanel {
     const text = this.input.value.trim();
     if (!text) return;
     if (!this.paired) {
-      this.add('system', "You're not connected to anyone yet — press Start.");
+      this.add('system', 'chat.not_connected');
       return;
     }
     if (!this.send(text)) {
-      this.add('system', 'Not sent: the connection was lost.');
+      this.add('system', 'chat.not_sent');
       return;
     }
     this.add('me', text);
@@ -105,6 +107,6 @@ export class ChatPanel {
 
   _render() {
     this.sendButton.disabled = !this.paired || this.input.value.trim() === '';
-    this.input.placeholder = this.paired ? 'Say hi…' : 'Chat opens when connected';
+    setAttr(this.input, 'placeholder', this.paired ? 'chat.placeholder_paired' : 'chat.placeholder');
   }
 }

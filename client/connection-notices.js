@@ -2,21 +2,39 @@
 // server with a live "Retrying in N s…" countdown, an unstable or failed media connection.
 
 import { formatSeconds } from './dom.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./notices.js').Notices} Notices */
 /** @typedef {import('./protocol.js').ProtocolClient} ProtocolClient */
 
-/** @type {Record<string, string>} */
-export const FRIENDLY_ERRORS = {
-  server_full: 'The server is full, try again in a minute.',
-  shutting_down: 'The server is restarting.',
-  bad_sdp: "Your browser and the server couldn't agree on how to send video.",
-  internal_error: 'Something went wrong on the server.',
-  rate_limited: "Whoa, that's fast! Slow down for a moment.",
-  chat_too_long: 'That message is too long (1000 characters max).',
-  chat_empty: "Empty messages aren't sent.",
-  not_paired: "Your message wasn't delivered: you're not connected to anyone right now.",
+/** @type {Record<string, string>} error code → text key of what the user is told */
+export const ERROR_TEXT = {
+  server_full: 'error.server_full',
+  shutting_down: 'error.shutting_down',
+  bad_sdp: 'error.bad_sdp',
+  internal_error: 'error.internal_error',
+  rate_limited: 'error.rate_limited',
+  chat_too_long: 'error.chat_too_long',
+  chat_empty: 'error.chat_empty',
+  not_paired: 'error.not_paired',
+  bad_interests: 'error.bad_interests',
+  too_many_interests: 'error.too_many_interests',
+  interest_too_long: 'error.interest_too_long',
+  bad_languages: 'error.bad_languages',
+  too_many_languages: 'error.too_many_languages',
+  bad_strict: 'error.bad_strict',
 };
+
+/** The text key for an error code, or null when there is none. */
+export function errorTextKey(code) {
+  return Object.prototype.hasOwnProperty.call(ERROR_TEXT, code) ? ERROR_TEXT[code] : null;
+}
+
+/** What the user is told about an error code (in the page's language). */
+export function friendlyError(code) {
+  const key = errorTextKey(code);
+  return key ? t(key) : t('error.refused', { code: code || t('error.unknown') });
+}
 
 /** Errors about a chat message: told in the chat log, not in a banner. */
 export const CHAT_ERRORS = Object.freeze(['chat_too_long', 'chat_empty', 'not_paired']);
@@ -45,7 +63,7 @@ export class ConnectionNotices {
   welcome(reconnect = false) {
     this._stopCountdown();
     for (const k of ['unreachable', 'disconnected', 'server-error', 'media-failed']) this.notices.clear(k);
-    if (reconnect) this.notices.show('reconnected', "You're back online.", { tone: 'ok', timeout: 3000 });
+    if (reconnect) this.notices.show('reconnected', () => t('notice.reconnected'), { tone: 'ok', timeout: 3000 });
   }
 
   /**
@@ -53,13 +71,15 @@ export class ConnectionNotices {
    * @param {{code: string, fatal: boolean}} error
    */
   serverError({ code, fatal }) {
+    const text = () => friendlyError(code);
     if (fatal) {
-      this.notices.show('server-error', FRIENDLY_ERRORS[code], { tone: 'error', code });
+      this.notices.show('server-error', text, { tone: 'error', code });
     } else if (code === 'rate_limited') {
-      this.notices.show('server-error', FRIENDLY_ERRORS[code], { tone: 'warn', code, timeout: 5000 });
+      this.notices.show('server-error', text, { tone: 'warn', code, timeout: 5000 });
     } else {
-      // A client/server mismatch; tell the user briefly, details are in the console.
-      this.notices.show('server-error', `The server refused a request (${code || 'unknown error'}).`, { tone: 'warn', code, timeout: 6000 });
+      // Refused preferences are explained; anything else is a client/server mismatch, told
+      // briefly (details are in the console).
+      this.notices.show('server-error', text, { tone: 'warn', code, timeout: 6000 });
     }
   }
 
@@ -68,23 +88,25 @@ export class ConnectionNotices {
     const { kind, base, code } = this._connectionNotice();
     const text = () => {
       const left = this.client.retryAt - Date.now();
-      return left > 0 ? `${base} Retrying in ${formatSeconds(left)}…` : `${base} Reconnecting…`;
+      return left > 0
+        ? t('notice.retrying_in', { base: base(), time: formatSeconds(left) })
+        : t('notice.reconnecting', { base: base() });
     };
     for (const k of CONNECTION_KINDS) if (k !== kind) this.notices.clear(k);
-    this.notices.show(kind, text(), {
+    this.notices.show(kind, text, {
       tone: kind === 'unreachable' || kind === 'server-error' ? 'error' : 'warn',
       code,
       dismissible: false,
-      actions: [{ label: 'Retry now', primary: true, onClick: () => this.client.retryNow() }],
+      actions: [{ label: () => t('notice.retry_now'), primary: true, onClick: () => this.client.retryNow() }],
     });
     this._stopCountdown();
-    this._countdown = setInterval(() => this.notices.updateText(kind, text()), COUNTDOWN_TICK_MS);
+    this._countdown = setInterval(() => this.notices.updateText(kind, text), COUNTDOWN_TICK_MS);
   }
 
   /** A reconnect attempt starts now. */
   reconnecting() {
     const { kind, base } = this._connectionNotice();
-    if (this.notices.has(kind)) this.notices.updateText(kind, `${base} Reconnecting…`);
+    if (this.notices.has(kind)) this.notices.updateText(kind, () => t('notice.reconnecting', { base: base() }));
   }
 
   /** @param {string} state  the peer connection's connectionState ('closed' once it is gone) */
@@ -97,13 +119,13 @@ export class ConnectionNotices {
       clearTimeout(this._unstableTimer);
       this._unstableTimer = setTimeout(() => {
         if (this._mediaState === 'disconnected') {
-          this.notices.show('media-unstable', 'The video connection is unstable… trying to recover.', { tone: 'info', dismissible: false });
+          this.notices.show('media-unstable', () => t('notice.media_unstable'), { tone: 'info', dismissible: false });
         }
       }, UNSTABLE_AFTER_MS);
     } else if (state === 'failed') {
       clearTimeout(this._unstableTimer);
       this.notices.clear('media-unstable');
-      this.notices.show('media-failed', 'The video connection failed. Reconnecting…', { tone: 'warn', timeout: 8000 });
+      this.notices.show('media-failed', () => t('notice.media_failed'), { tone: 'warn', timeout: 8000 });
     } else if (state === 'closed') {
       clearTimeout(this._unstableTimer);
     }
@@ -111,10 +133,8 @@ export class ConnectionNotices {
 
   /** @param {'offer' | 'answer'} stage */
   negotiationError(stage) {
-    const message = stage === 'offer'
-      ? "Your browser couldn't set up a video connection. Try reloading the page."
-      : "The server's video setup didn't work with this browser.";
-    this.notices.show('server-error', message, { tone: 'error' });
+    const key = stage === 'offer' ? 'notice.offer_failed' : 'notice.answer_failed';
+    this.notices.show('server-error', () => t(key), { tone: 'error' });
   }
 
   _stopCountdown() {
@@ -122,13 +142,14 @@ export class ConnectionNotices {
     this._countdown = undefined;
   }
 
-  /** @returns {{kind: string, base: string, code: string}} */
+  /** @returns {{kind: string, base: () => string, code: string}} */
   _connectionNotice() {
     const fatal = this.client.fatalError;
     if (fatal) {
-      return { kind: 'server-error', base: FRIENDLY_ERRORS[fatal.code] || 'The server closed the connection.', code: fatal.code };
+      const key = errorTextKey(fatal.code) || 'notice.closed';
+      return { kind: 'server-error', base: () => t(key), code: fatal.code };
     }
-    if (this.client.everWelcomed) return { kind: 'disconnected', base: 'Connection to the server was lost.', code: '' };
-    return { kind: 'unreachable', base: "Can't reach the server. Check your internet connection.", code: '' };
+    if (this.client.everWelcomed) return { kind: 'disconnected', base: () => t('notice.lost'), code: '' };
+    return { kind: 'unreachable', base: () => t('notice.unreachable'), code: '' };
   }
 }

@@ -5,6 +5,7 @@
 //   'retry'   {}                 the user asked for camera and microphone again
 
 import { $, fillSelect } from './dom.js';
+import { t } from './i18n.js';
 
 /** @typedef {import('./media.js').LocalMedia} LocalMedia */
 
@@ -51,8 +52,12 @@ export class DevicePicker extends EventTarget {
    */
   async refresh(media) {
     const { audio, video } = await media.listDevices();
-    fillSelect(this.cameraSelect, media.videoTrack ? video : [], media.currentDeviceId('video'), 'No camera');
-    fillSelect(this.micSelect, media.audioTrack ? audio : [], media.currentDeviceId('audio'), 'No microphone');
+    /** @param {string} key  @param {{id: string, label: string}[]} list */
+    const named = (key, list) => list.map((d, i) => ({ id: d.id, label: d.label || t(key, { n: i + 1 }) }));
+    fillSelect(this.cameraSelect, media.videoTrack ? named('devices.camera_n', video) : [],
+      media.currentDeviceId('video'), t('devices.no_camera'));
+    fillSelect(this.micSelect, media.audioTrack ? named('devices.microphone_n', audio) : [],
+      media.currentDeviceId('audio'), t('devices.no_microphone'));
   }
 
   /**

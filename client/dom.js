@@ -1,5 +1,7 @@
 // Small DOM helpers. Everything that shows user- or server-provided text uses textContent.
 
+import { t } from './i18n.js';
+
 /**
  * querySelector that fails loudly: every element the page's code uses must exist.
  * @param {string} sel
@@ -54,5 +56,5 @@ export function fillSelect(select, items, currentId, emptyLabel) {
  */
 export function formatSeconds(ms) {
   const s = Math.max(1, Math.ceil(ms / 1000));
-  return `${s} s`;
+  return t('time.seconds', { n: s });
 }

@@ -2,15 +2,20 @@
 // client/locales/<lang>.js, each an ES module whose default export maps keys to strings.
 // English (en.js) is complete by definition and the fallback for any key a catalog lacks.
 //
-//   import { i18n, t } from './i18n.js';
-//   await i18n.load();                 // picks the saved choice or the browser's languages
-//   t('status.waiting')                // "Looking for a partner…"
-//   t('chat.common', { tags: 'x, y' }) // placeholders in {braces}
-//   i18n.apply(document)               // fills [data-i18n], [data-i18n-attr] (e.g. "title:key;aria-label:key")
+//   import { i18n, t, setText, setAttr } from './i18n.js';
+//   await i18n.load();                  // picks the saved choice or the browser's languages
+//   t('status.waiting')                 // "Looking for a partner…"
+//   t('common.you_both_like', { tags: ['x', 'y'] })  // placeholders in {braces}; lists as "x and y"
+//   setText(node, 'status.waiting')     // textContent now, and again whenever the language changes
+//   setAttr(node, 'title', 'media.mute')
+//   i18n.apply(document)                // fills [data-i18n] (+ data-i18n-params, JSON) and
+//                                       // [data-i18n-attr] ("title:key;aria-label:key", + data-i18n-attr-params)
+//
+// Text is always set with textContent / setAttribute, never as HTML.
 
 import en from './locales/en.js';
 
-/** Languages with a catalog, in the order the switcher lists them. */
+/** Languages with a catalog, in the order the switcher lists them (each in its own language). */
 export const LANGUAGES = Object.freeze({
   en: 'English',
   fr: 'Français',
@@ -23,9 +28,14 @@ export const LANGUAGES = Object.freeze({
 const RTL = new Set(['ar', 'fa', 'he', 'ur']);
 const STORAGE_KEY = 'sfu.lang';
 
-function format(text, params) {
-  if (!params) return text;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+/** The primary language subtag of a BCP-47 tag ("pt-BR" → "pt"). */
+export function primaryLanguage(tag) {
+  return String(tag || '').trim().toLowerCase().split(/[-_]/)[0];
+}
+
+/** Whether a language is written right to left. */
+export function isRtl(lang) {
+  return RTL.has(primaryLanguage(lang));
 }
 
 export class I18n extends EventTarget {
@@ -40,7 +50,7 @@ export class I18n extends EventTarget {
   pick(saved = safeGet(STORAGE_KEY), browser = navigator.languages || [navigator.language]) {
     if (saved && saved in LANGUAGES) return saved;
     for (const tag of browser) {
-      const primary = String(tag || '').toLowerCase().split('-')[0];
+      const primary = primaryLanguage(tag);
       if (primary in LANGUAGES) return primary;
     }
     return 'en';
@@ -49,11 +59,20 @@ export class I18n extends EventTarget {
   /** Load a catalog (default: the picked language); `remember` saves an explicit choice. */
   async load(lang = this.pick(), { remember = false } = {}) {
     if (!(lang in LANGUAGES)) lang = 'en';
-    this.catalog = lang === 'en' ? en : (await import(`./locales/${lang}.js`)).default;
+    let catalog = en;
+    if (lang !== 'en') {
+      try {
+        catalog = (await import(`./locales/${lang}.js`)).default;
+      } catch (err) {
+        console.warn('could not load the catalog, using English', lang, err);
+        lang = 'en';
+      }
+    }
+    this.catalog = catalog;
     this.lang = lang;
     if (remember) safeSet(STORAGE_KEY, lang);
     document.documentElement.lang = lang;
-    document.documentElement.dir = RTL.has(lang) ? 'rtl' : 'ltr';
+    document.documentElement.dir = isRtl(lang) ? 'rtl' : 'ltr';
     this.dispatchEvent(new CustomEvent('change', { detail: { lang } }));
     return lang;
   }
@@ -65,19 +84,52 @@ export class I18n extends EventTarget {
       console.warn('missing text', key);
       return key;
     }
-    return format(text, params);
+    return this.format(text, params);
+  }
+
+  /** Fill {placeholders}: numbers in the current locale, arrays as a list ("a, b and c"). */
+  format(text, params) {
+    if (!params) return text;
+    return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? this.value(params[name]) : whole));
+  }
+
+  /** @param {unknown} value */
+  value(value) {
+    if (Array.isArray(value)) return this.list(value.map(String));
+    if (typeof value === 'number') return value.toLocaleString(this.lang);
+    return String(value);
+  }
+
+  /** @param {string[]} items */
+  list(items) {
+    try {
+      return new Intl.ListFormat(this.lang, { style: 'long', type: 'conjunction' }).format(items);
+    } catch {
+      return items.join(', ');
+    }
   }
 
   /** Fill every element under `root` that names its text by key. */
   apply(root = document) {
-    for (const node of root.querySelectorAll('[data-i18n]')) node.textContent = this.t(node.dataset.i18n);
+    for (const node of root.querySelectorAll('[data-i18n]')) {
+      node.textContent = this.t(node.dataset.i18n, readParams(node.dataset.i18nParams));
+    }
     for (const node of root.querySelectorAll('[data-i18n-attr]')) {
-      for (const pair of node.dataset.i18nAttr.split(';')) {
-        const [attr, key] = pair.split(':').map((s) => s.trim());
-        if (attr && key) node.setAttribute(attr, this.t(key));
-      }
+      const params = readParams(node.dataset.i18nAttrParams);
+      for (const [attr, key] of attrPairs(node.dataset.i18nAttr)) node.setAttribute(attr, this.t(key, params));
     }
   }
+}
+
+/** @param {string | undefined} json */
+function readParams(json) {
+  if (!json) return undefined;
+  try { return JSON.parse(json); } catch { return undefined; }
+}
+
+/** "title:a.b;aria-label:c.d" → [["title", "a.b"], ["aria-label", "c.d"]] */
+function attrPairs(spec = '') {
+  return spec.split(';').map((pair) => pair.split(':').map((s) => s.trim())).filter(([a, k]) => a && k);
 }
 
 function safeGet(key) {
@@ -90,3 +142,31 @@ function safeSet(key, value) {
 /** The page's one translator. */
 export const i18n = new I18n();
 export const t = (key, params) => i18n.t(key, params);
+
+/**
+ * Show `key`'s text in `node` now and after every language change (the key is kept on the node).
+ * @param {HTMLElement} node
+ * @param {string} key
+ * @param {Record<string, unknown>} [params]
+ */
+export function setText(node, key, params) {
+  node.dataset.i18n = key;
+  if (params) node.dataset.i18nParams = JSON.stringify(params);
+  else delete node.dataset.i18nParams;
+  node.textContent = i18n.t(key, params);
+}
+
+/**
+ * Set attribute `attr` of `node` to `key`'s text, now and after every language change.
+ * @param {HTMLElement} node
+ * @param {string} attr
+ * @param {string} key
+ * @param {Record<string, unknown>} [params]  shared by every translated attribute of the node
+ */
+export function setAttr(node, attr, key, params) {
+  const pairs = attrPairs(node.dataset.i18nAttr).filter(([a]) => a !== attr);
+  pairs.push([attr, key]);
+  node.dataset.i18nAttr = pairs.map(([a, k]) => `${a}:${k}`).join(';');
+  if (params) node.dataset.i18nAttrParams = JSON.stringify(params);
+  node.setAttribute(attr, i18n.t(key, params));
+}

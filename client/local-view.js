@@ -1,9 +1,12 @@
 // The local preview (#local[data-camera=pending|none|off|on]) and the microphone / camera toggles.
 
+import { setAttr, setText } from './i18n.js';
+
 /** @typedef {import('./media.js').LocalMedia} LocalMedia */
 
+/** Text keys of what the preview shows instead of the camera. */
 const PLACEHOLDER_TEXT = {
-  pending: 'Starting camera…', none: 'No camera', off: 'Camera off', on: '',
+  pending: 'local.starting', none: 'local.no_camera', off: 'local.camera_off', on: '',
 };
 
 export class LocalView {
@@ -54,8 +57,8 @@ export class LocalView {
     cameraOff.setAttribute('aria-pressed', String(!!v && !media.videoEnabled));
     muteMic.dataset.off = String(micOff);
     cameraOff.dataset.off = String(camOff);
-    muteMic.title = !a ? 'No microphone' : (media.audioEnabled ? 'Mute microphone' : 'Unmute microphone');
-    cameraOff.title = !v ? 'No camera' : (media.videoEnabled ? 'Turn camera off' : 'Turn camera on');
+    setAttr(muteMic, 'title', !a ? 'media.no_microphone_title' : (media.audioEnabled ? 'media.mute' : 'media.unmute'));
+    setAttr(cameraOff, 'title', !v ? 'media.no_camera_title' : (media.videoEnabled ? 'media.camera_off' : 'media.camera_on'));
 
     this._renderPreview();
     /** @type {keyof typeof PLACEHOLDER_TEXT} */
@@ -63,7 +66,12 @@ export class LocalView {
     if (!v) cam = this.pending ? 'pending' : 'none';
     else if (!media.videoEnabled) cam = 'off';
     this.root.dataset.camera = cam;
-    this.placeholder.textContent = PLACEHOLDER_TEXT[cam];
+    if (PLACEHOLDER_TEXT[cam]) {
+      setText(this.placeholder, PLACEHOLDER_TEXT[cam]);
+    } else {
+      delete this.placeholder.dataset.i18n;
+      this.placeholder.textContent = '';
+    }
   }
 
   /**

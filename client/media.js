@@ -159,13 +159,13 @@ export class LocalMedia extends EventTarget {
       console.warn('enumerateDevices failed', err);
     }
     /**
+     * The devices of one kind; `label` is '' when the browser gives none (the page names them).
      * @param {MediaDeviceKind} kind
-     * @param {string} fallback
      */
-    const pick = (kind, fallback) => all
+    const pick = (kind) => all
       .filter((d) => d.kind === kind && d.deviceId)
-      .map((d, i) => ({ id: d.deviceId, label: d.label || `${fallback} ${i + 1}` }));
-    return { audio: pick('audioinput', 'Microphone'), video: pick('videoinput', 'Camera') };
+      .map((d) => ({ id: d.deviceId, label: d.label || '' }));
+    return { audio: pick('audioinput'), video: pick('videoinput') };
   }
 
   stopAll() {

@@ -1,14 +1,19 @@
 // Notice banner: #notice[data-kind][data-tone][data-code]. Several notices can be active at once,
-// each under its own `kind`; the newest is shown.
+// each under its own `kind`; the newest is shown. A message or an action label may be a function
+// returning the text: it is asked again by `refresh()` (e.g. when the page's language changes).
 
 import { $, el } from './dom.js';
 
 /**
- * @typedef {{label: string, onClick: () => void, primary?: boolean}} NoticeAction
+ * @typedef {string | (() => string)} Text
+ * @typedef {{label: Text, onClick: () => void, primary?: boolean}} NoticeAction
  * @typedef {{actions?: NoticeAction[], tone?: 'error' | 'warn' | 'info' | 'ok', code?: string,
  *            dismissible?: boolean, timeout?: number}} NoticeOptions
- * @typedef {{message: string, actions: NoticeAction[], tone: string, code: string, dismissible: boolean}} Notice
+ * @typedef {{message: Text, actions: NoticeAction[], tone: string, code: string, dismissible: boolean}} Notice
  */
+
+/** @param {Text} text */
+const resolve = (text) => (typeof text === 'function' ? text() : text);
 
 export class Notices {
   /** @param {HTMLElement} root  #notice */
@@ -30,7 +35,7 @@ export class Notices {
   /**
    * Show (or update) a notice.
    * @param {string} kind
-   * @param {string} message
+   * @param {Text} message
    * @param {NoticeOptions} [opts]
    */
   show(kind, message, { actions = [], tone = 'warn', code = '', dismissible = true, timeout = 0 } = {}) {
@@ -46,13 +51,18 @@ export class Notices {
   /**
    * Update only the text of an active notice (used for countdowns).
    * @param {string} kind
-   * @param {string} message
+   * @param {Text} message
    */
   updateText(kind, message) {
     const n = this.active.get(kind);
     if (!n) return;
     n.message = message;
-    if (this.root.dataset.kind === kind) this.textEl.textContent = message;
+    if (this.root.dataset.kind === kind) this.textEl.textContent = resolve(message);
+  }
+
+  /** Render the shown notice's texts again (they may be in another language now). */
+  refresh() {
+    if (this.active.size) this._render(false);
   }
 
   /** @param {string} kind */
@@ -84,10 +94,10 @@ export class Notices {
     this.root.dataset.kind = kind;
     this.root.dataset.tone = n.tone;
     this.root.dataset.code = n.code || '';
-    this.textEl.textContent = n.message;
+    this.textEl.textContent = resolve(n.message);
     this.closeBtn.hidden = !n.dismissible;
     this.actionsEl.replaceChildren(...n.actions.map((a) => {
-      const b = el('button', { cls: a.primary ? 'btn btn--small btn--accent' : 'btn btn--small btn--ghost', text: a.label, attrs: { type: 'button' } });
+      const b = el('button', { cls: a.primary ? 'btn btn--small btn--accent' : 'btn btn--small btn--ghost', text: resolve(a.label), attrs: { type: 'button' } });
       b.addEventListener('click', a.onClick);
       return b;
     }));

@@ -3,7 +3,7 @@
 // It owns the WebSocket (reconnection with backoff, see signaling.js), the one RTCPeerConnection per
 // socket (see peer.js) and the user's intent: whether they want to be matched (Start / Next / Stop),
 // `stop`s still in flight, the last fatal error. The page, or any other UI, calls `start()`, `next()`,
-// `stop()`, `sendChat()`, `setLocalTracks()` and listens to the events below.
+// `stop()`, `sendChat()`, `setLocalTracks()`, `setPreferences()` and listens to the events below.
 //
 // One WebSocket and ONE peer connection per visit: the connection is negotiated once (non-trickle
 // offer → answer); Start / Next / Stop are plain signaling messages and the server switches whose
@@ -17,7 +17,8 @@
 //                      Fired on every transition the user would notice, also waiting → waiting
 //                      (e.g. after partner_left while waiting) and idle → idle (on disconnect).
 //   'welcome'          {id, version, reconnect}   the server greeted us (reconnect: not the first time)
-//   'waiting' | 'paired' {partner} | 'partner_left' | 'idle'
+//   'waiting' | 'paired' {partner, common} | 'partner_left' | 'idle'
+//                      (common: the interests both share, as the server normalised them)
 //                      the server's message, once applied (stale ones, e.g. after Stop, are dropped)
 //   'chat'             {text}                     a chat message from the partner (plain text)
 //   'online'           {count}                    people connected (null while disconnected)
@@ -34,9 +35,17 @@ import { PeerSession } from './peer.js';
 
 /** @typedef {'idle' | 'waiting' | 'paired'} State */
 /** @typedef {'audio' | 'video'} Kind */
+/**
+ * What the user asks of a partner, sent with every `start` and `next` (docs/protocol.md).
+ * @typedef {{interests: string[], languages: string[] | 'any', strict: boolean}} Preferences
+ */
 
 /** Error codes after which the server closes the connection (docs/protocol.md). */
 export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error']);
+/** Preferences the server refused: the `start` or `next` that carried them was ignored. */
+export const PREFERENCE_CODES = Object.freeze([
+  'bad_interests', 'too_many_interests', 'interest_too_long', 'bad_languages', 'too_many_languages', 'bad_strict',
+]);
 
 /** After `server_full`, wait at least this long before reconnecting. */
 const SERVER_FULL_RETRY_MS = 30000;
@@ -62,6 +71,10 @@ export class ProtocolClient extends EventTarget {
     this.id = null;
     /** @type {string | null} the current partner's opaque id */
     this.partner = null;
+    /** @type {string[]} the interests we share with the current partner */
+    this.common = [];
+    /** @type {Preferences | null} null: none stated (the server keeps its defaults) */
+    this.preferences = null;
     /** @type {number | null} */
     this.online = null;
     /** @type {string | null} */
@@ -137,9 +150,28 @@ export class ProtocolClient extends EventTarget {
     this._lastNextAt = now;
     this.want = true;
     this.partner = null;
+    this.common = [];
     this._setState('waiting', 'next');
     this._sendIntent('next');
     return true;
+  }
+
+  /**
+   * What to ask of the next partners. While waiting, the search starts again with them at once;
+   * while paired they apply from the next `next`.
+   * @param {Preferences | null} preferences
+   */
+  setPreferences(preferences) {
+    const next = preferences
+      ? {
+        interests: [...(preferences.interests || [])],
+        languages: preferences.languages === 'any' ? 'any' : [...(preferences.languages || [])],
+        strict: !!preferences.strict,
+      }
+      : null;
+    if (JSON.stringify(next) === JSON.stringify(this.preferences)) return;
+    this.preferences = next;
+    if (this.want && this.state === 'waiting') this._sendIntent('start');
   }
 
   /** Leave the partner or the queue. */
@@ -147,6 +179,7 @@ export class ProtocolClient extends EventTarget {
     if (this.state === 'idle' && !this.want) return false;
     this.want = false;
     this.partner = null;
+    this.common = [];
     this._setState('idle', 'stop');
     if (this._socket.send({ type: 'stop' })) this.stopsInFlight += 1;
     return true;
@@ -185,14 +218,19 @@ export class ProtocolClient extends EventTarget {
     this._emit('statechange', { state, previous, reason });
   }
 
+  /** @param {'start' | 'next'} type  the message, with the user's preferences when stated */
+  _intent(type) {
+    return this.preferences ? { type, ...this.preferences } : { type };
+  }
+
   /** @param {'start' | 'next'} type */
   _sendIntent(type) {
     // Before the offer/answer exchange, `_flushIntent` sends `start` once negotiated.
-    if (this.negotiated) this._socket.send({ type });
+    if (this.negotiated) this._socket.send(this._intent(type));
   }
 
   _flushIntent() {
-    if (this.want && this.negotiated) this._socket.send({ type: 'start' });
+    if (this.want && this.negotiated) this._socket.send(this._intent('start'));
   }
 
   // If the server refused a start/next/stop (rate limit), what we show may not be what the server
@@ -203,7 +241,7 @@ export class ProtocolClient extends EventTarget {
     this._resyncTimer = setTimeout(() => {
       if (!this.negotiated) return;
       if (this.want) {
-        if (this.state !== 'paired') this._socket.send({ type: 'next' });
+        if (this.state !== 'paired') this._socket.send(this._intent('next'));
       } else if (this._socket.send({ type: 'stop' })) {
         this.stopsInFlight += 1;
       }
@@ -254,6 +292,7 @@ export class ProtocolClient extends EventTarget {
     if (s) s.close();
     this.stopsInFlight = 0;
     this.partner = null;
+    this.common = [];
     this.online = null;
     this._emit('online', { count: null });
     this._setState(this.want ? 'waiting' : 'idle', 'disconnected');
@@ -283,17 +322,20 @@ export class ProtocolClient extends EventTarget {
       case 'waiting':
         if (!this.want) return; // stale: a `stop` is on its way
         this.partner = null;
+        this.common = [];
         if (this.state !== 'waiting') this._setState('waiting', 'waiting');
         this._emit('waiting', {});
         break;
       case 'paired':
         if (!this.want) return;
         this.partner = typeof msg.partner === 'string' ? msg.partner : '';
+        this.common = Array.isArray(msg.common) ? msg.common.filter((x) => typeof x === 'string') : [];
         this._setState('paired', 'paired');
-        this._emit('paired', { partner: this.partner });
+        this._emit('paired', { partner: this.partner, common: [...this.common] });
         break;
       case 'partner_left':
         this.partner = null;
+        this.common = [];
         if (this.want) this._setState('waiting', 'partner_left');
         this._emit('partner_left', {});
         break;
@@ -305,6 +347,7 @@ export class ProtocolClient extends EventTarget {
           this.want = false;
         }
         this.partner = null;
+        this.common = [];
         if (this.state !== 'idle') this._setState('idle', 'idle');
         this._emit('idle', {});
         break;
@@ -337,6 +380,9 @@ export class ProtocolClient extends EventTarget {
       if (code === 'server_full') this._socket.delayNextRetry(SERVER_FULL_RETRY_MS);
     } else if (code === 'rate_limited') {
       this._scheduleResync();
+    } else if (PREFERENCE_CODES.includes(code)) {
+      // The server ignored our start/next: stop, so that both sides agree we are not looking.
+      this.stop();
     }
     this._emit('error', { code, message, fatal });
   }

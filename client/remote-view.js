@@ -2,6 +2,8 @@
 // partner is never visible), the reveal once fresh frames arrive, and browsers' autoplay policies
 // (play muted and offer "Tap to hear your partner" when sound needs a user gesture).
 
+import { setText } from './i18n.js';
+
 /** Reveal after this many fresh frames, or this many frames of any age. */
 const FRESH_FRAMES = 2;
 const ANY_FRAMES = 6;
@@ -39,8 +41,8 @@ export class RemoteView {
 
   /**
    * Cover the partner's video.
-   * @param {string} title
-   * @param {string} [hint]
+   * @param {string} title  text key
+   * @param {string} [hint]  text key
    * @param {{spinner?: boolean}} [opts]
    */
   cover(title, hint = '', { spinner = false } = {}) {
@@ -52,7 +54,7 @@ export class RemoteView {
   revealWhenFresh() {
     const token = ++this._token;
     const since = performance.now();
-    this._setOverlay('Connecting video…', '', true);
+    this._setOverlay('overlay.connecting_video', '', true);
 
     const reveal = () => {
       if (token === this._token) this.root.dataset.visible = 'true';
@@ -124,15 +126,20 @@ export class RemoteView {
   }
 
   /**
-   * @param {string} title
-   * @param {string} hint
+   * @param {string} title  text key
+   * @param {string} hint  text key ('' for none)
    * @param {boolean} spinner
    */
   _setOverlay(title, hint, spinner) {
     this.root.dataset.visible = 'false';
     this.overlay.dataset.spinner = String(spinner);
-    this.title.textContent = title;
-    this.hint.textContent = hint;
+    setText(this.title, title);
+    if (hint) {
+      setText(this.hint, hint);
+    } else {
+      delete this.hint.dataset.i18n;
+      this.hint.textContent = '';
+    }
   }
 
   _renderUnmute() {

@@ -1,11 +1,13 @@
 // The status line (#status[data-state], mirrored on <body data-state>) and the "N online" pill.
 
 import { $ } from './dom.js';
+import { setText } from './i18n.js';
 
+/** @type {Record<string, string>} the usual text for each state */
 const STATUS_TEXT = {
-  idle: 'Idle — press Start',
-  waiting: 'Looking for a partner…',
-  paired: 'Connected to a stranger',
+  idle: 'status.idle',
+  waiting: 'status.waiting',
+  paired: 'status.paired',
 };
 
 export class StatusLine {
@@ -17,12 +19,12 @@ export class StatusLine {
 
   /**
    * @param {'idle' | 'waiting' | 'paired'} state
-   * @param {string} [text]  instead of the usual text for that state
+   * @param {string} [key]  text key instead of the usual one for that state
    */
-  set(state, text) {
+  set(state, key) {
     this.root.dataset.state = state;
     document.body.dataset.state = state;
-    this.text.textContent = text || STATUS_TEXT[state] || state;
+    setText(this.text, key || STATUS_TEXT[state] || 'status.idle');
   }
 }
 
@@ -36,10 +38,10 @@ export class OnlineCount {
   set(count) {
     if (count === null) {
       this.root.dataset.count = '';
-      this.root.textContent = 'Offline';
+      setText(this.root, 'online.offline');
     } else {
       this.root.dataset.count = String(count);
-      this.root.textContent = `${count.toLocaleString()} online`;
+      setText(this.root, 'online.count', { count });
     }
   }
 }

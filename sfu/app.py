@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from .brand import add_brand_routes
 from .config import Config
 from .media import aiortc_hooks
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -78,6 +79,7 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     if config.metrics:
         app.router.add_get("/metrics", _metrics)
+    add_brand_routes(app, config)
     app.router.add_get("/", _index)
     app.router.add_static("/", app[CLIENT_DIR])
     return app

@@ -6,8 +6,9 @@ read from the server when scraped. Media code never imports this module: it is h
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
@@ -18,6 +19,31 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _PAIR_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 _FRAME_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+#: What made a pair (see sfu.pairing.events.Basis).
+_BASES = ("interest", "language", "any")
+
+
+def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> Optional[float]:
+    """The ``q`` quantile of a histogram, as Prometheus' ``histogram_quantile`` estimates it.
+
+    ``buckets`` are (upper bound, cumulative count) pairs, the last bound being ``+Inf``. Linear
+    interpolation inside the bucket holding the quantile; the highest finite bound when it falls in
+    the ``+Inf`` bucket; None when nothing was observed.
+    """
+    ordered = sorted(buckets)
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower, below = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            if count == below:
+                return bound
+            return lower + (bound - lower) * (rank - below) / (count - below)
+        lower, below = bound, count
+    return lower
 
 
 class ServerMetrics:
@@ -55,6 +81,14 @@ class ServerMetrics:
         self.time_to_pair = Histogram(
             "sfu_time_to_pair_seconds", "From start (or Next, or partner leaving) to paired", buckets=_PAIR_BUCKETS, registry=r
         )
+        self.pairs_by_basis = Counter(
+            "sfu_pairs_by_basis",
+            "Pairs made, by what the two have in common: interest, language, or any (nothing asked or found)",
+            ["basis"],
+            registry=r,
+        )
+        for basis in _BASES:
+            self.pairs_by_basis.labels(basis=basis)
         self.time_to_first_frame = Histogram(
             "sfu_time_to_first_frame_seconds",
             "From paired to the partner's first video frame handed to the receiver's sender",
@@ -95,13 +129,27 @@ class ServerMetrics:
     def on_next(self) -> None:
         self.nexts.inc()
 
-    def on_paired(self, a: str, b: str, forwarding: str, now: float) -> None:
+    def on_paired(self, a: str, b: str, forwarding: str, now: float, basis: str = "any") -> None:
         self.pairs.labels(forwarding=forwarding).inc()
+        self.pairs_by_basis.labels(basis=basis).inc()
         for who in (a, b):
             since = self._looking_since.pop(who, None)
             if since is not None:
                 self.time_to_pair.observe(max(0.0, now - since))
             self._paired_at[who] = now
+
+    def time_to_pair_quantiles(self) -> dict[str, Optional[float]]:
+        """Median and 95th percentile of the time to pair so far, estimated from the histogram."""
+        buckets = [
+            (float(sample.labels["le"]), sample.value)
+            for metric in self.time_to_pair.collect()
+            for sample in metric.samples
+            if sample.name.endswith("_bucket")
+        ]
+        return {
+            "p50": histogram_quantile(0.50, buckets),
+            "p95": histogram_quantile(0.95, buckets),
+        }
 
     def on_unpaired(self, session_id: str) -> None:
         """Idle: neither looking nor paired."""

@@ -54,7 +54,11 @@ class Server:
         self.accepting = True
         #: False once a drain is announced (``drain_grace``): /readyz says so while still serving.
         self.ready = True
-        self.matchmaker = Matchmaker(rematch_cooldown=config.rematch_cooldown)
+        self.matchmaker = Matchmaker(
+            rematch_cooldown=config.rematch_cooldown,
+            interest_wait=config.interest_wait,
+            language_wait=config.language_wait,
+        )
         self.media = MediaRouter()
         self.limits = SessionLimits(config)
         self.addresses = AddressLimits(config)
@@ -111,6 +115,7 @@ class Server:
             "forwarding": self.forwarding.name,
             "participants": {"connected": len(self.sessions), "waiting": mm.waiting_count, "paired": mm.paired_count},
             "pairs_made": mm.pairs_made,
+            "pairing": {"by_basis": dict(mm.pairs_by_basis), "time_to_pair_seconds": self.metrics.time_to_pair_quantiles()},
             "directions": self._directions(),
         }
 

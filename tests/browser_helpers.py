@@ -186,10 +186,10 @@ GREEN_THRESHOLD = 25
 
 class User:
     def __init__(self, browser, base_url: str, name: str, viewport: Optional[dict] = None,
-                 init_script: Optional[str] = None):
+                 init_script: Optional[str] = None, **context_options: Any):
         self.name = name
         self.base_url = base_url
-        self.context = browser.new_context(viewport=viewport or VIEWPORT_DESKTOP)
+        self.context = browser.new_context(viewport=viewport or VIEWPORT_DESKTOP, **context_options)
         if init_script:
             self.context.add_init_script(init_script)
         self.page = self.context.new_page()

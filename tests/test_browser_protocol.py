@@ -99,13 +99,18 @@ def test_protocol_client_pairs_chats_and_switches_without_the_page(page):
     assert events(page, "a", "welcome")[0]["reconnect"] is False
     wait(page, "() => window.clients.a.online === 2")
 
-    # Start on both: the server pairs them with each other.
+    # Start on both, with a shared interest: the server pairs them with each other and says so.
+    page.evaluate("""() => {
+        window.clients.a.setPreferences({ interests: ['chess', 'go'], languages: 'any', strict: false });
+        window.clients.b.setPreferences({ interests: ['chess'], languages: ['en-GB'], strict: true });
+    }""")
     assert page.evaluate("() => window.clients.a.start()") is True
     assert page.evaluate("() => window.clients.a.start()") is False, "start while waiting is refused"
     page.evaluate("() => window.clients.b.start()")
     wait(page, "() => window.clients.a.state === 'paired' && window.clients.b.state === 'paired'")
     assert page.evaluate("() => [window.clients.a.partner, window.clients.b.partner]") == [ids[1], ids[0]]
-    assert events(page, "a", "paired") == [{"partner": ids[1]}]
+    assert events(page, "a", "paired") == [{"partner": ids[1], "common": ["chess"]}]
+    assert page.evaluate("() => window.clients.b.common") == ["chess"]
     changes = [(c["previous"], c["state"], c["reason"]) for c in events(page, "b", "statechange")]
     assert changes[0] == ("idle", "waiting", "start") and changes[-1][1:] == ("paired", "paired"), changes
 

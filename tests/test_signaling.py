@@ -48,6 +48,7 @@ def test_outgoing_messages_on_the_wire() -> None:
         out.Online(3),
         out.Answer("v=0\r\n"),
         out.Paired("id2"),
+        out.Paired("id3", ("chess", "jazz")),
         out.Waiting(),
         out.PartnerLeft(),
         out.Idle(),
@@ -61,7 +62,8 @@ def test_outgoing_messages_on_the_wire() -> None:
         ]},
         {"type": "online", "count": 3},
         {"type": "answer", "sdp": "v=0\r\n"},
-        {"type": "paired", "partner": "id2"},
+        {"type": "paired", "partner": "id2", "common": []},
+        {"type": "paired", "partner": "id3", "common": ["chess", "jazz"]},
         {"type": "waiting"},
         {"type": "partner_left"},
         {"type": "idle"},
@@ -99,6 +101,21 @@ def test_parse_accepts_every_client_message() -> None:
     assert parse_one('{"type":"chat","text":"hi"}') == Chat("hi")
 
 
+def test_start_and_next_carry_normalised_preferences() -> None:
+    start = parse_one('{"type":"start","interests":["  Chess ","JAZZ","chess"],"languages":["fr-CA","en"]}')
+    assert isinstance(start, Start) and start.preferences is not None
+    assert start.preferences.interests == ("chess", "jazz")
+    assert start.preferences.languages == ("fr", "en")
+    assert start.preferences.strict is False
+    following = parse_one('{"type":"next","interests":["go"],"strict":true}')
+    assert isinstance(following, Next) and following.preferences is not None
+    assert following.preferences.only_common
+    # "any" language: no language preference; no preference field at all: keep the last ones
+    anyone = parse_one('{"type":"start","languages":"any"}')
+    assert isinstance(anyone, Start) and anyone.preferences is not None and anyone.preferences.languages == ()
+    assert parse_one('{"type":"start"}') == Start(None)
+
+
 @pytest.mark.parametrize(
     "raw, code",
     [
@@ -112,6 +129,13 @@ def test_parse_accepts_every_client_message() -> None:
         ('{"type":"chat","text":" "}', ErrorCode.CHAT_EMPTY),
         ('{"type":"chat","text":"eleven char"}', ErrorCode.CHAT_TOO_LONG),
         ('{"type":"dance"}', ErrorCode.UNKNOWN_TYPE),
+        ('{"type":"start","interests":"chess"}', ErrorCode.BAD_INTERESTS),
+        ('{"type":"next","interests":[1]}', ErrorCode.BAD_INTERESTS),
+        ('{"type":"start","interests":[' + ",".join(['"a"'] * 11) + "]}", ErrorCode.TOO_MANY_INTERESTS),
+        ('{"type":"start","interests":["' + "x" * 33 + '"]}', ErrorCode.INTEREST_TOO_LONG),
+        ('{"type":"start","languages":["en","<b>"]}', ErrorCode.BAD_LANGUAGES),
+        ('{"type":"start","languages":[' + ",".join(['"en"'] * 33) + "]}", ErrorCode.TOO_MANY_LANGUAGES),
+        ('{"type":"start","strict":"yes"}', ErrorCode.BAD_STRICT),
     ],
 )
 def test_parse_refuses_with_a_stable_code_that_keeps_the_connection(raw: str, code: ErrorCode) -> None:

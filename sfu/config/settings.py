@@ -118,6 +118,20 @@ class Config:
     rematch_cooldown: float = setting(
         5.0, "after Next, do not pair the same two people again for this many seconds", min=0, metavar="SECONDS"
     )
+    interest_wait: float = setting(
+        5.0,
+        "someone with interests is paired only with people sharing one for this many seconds, then with "
+        "anyone (unless they asked for common interests only)",
+        min=0,
+        metavar="SECONDS",
+    )
+    language_wait: float = setting(
+        0.0,
+        "someone who named languages waits this many seconds for a person sharing one before anyone will "
+        "do (0: a shared language is preferred but never waited for)",
+        min=0,
+        metavar="SECONDS",
+    )
     max_message_bytes: int = setting(
         64 * 1024, "signaling messages over this many bytes are refused (message_too_large)", min=64
     )
@@ -180,6 +194,22 @@ class Config:
     metrics: bool = setting(True, "serve Prometheus metrics at /metrics")
     stats_interval: float = setting(
         5.0, "seconds between two samples of bytes and packets forwarded", min=0.1, metavar="SECONDS"
+    )
+    # -- the operator's brand (the page reads it from /brand.json) ----------------------------
+    brand_name: str = setting("Roulette", "site name in the page's header and title (plain text)", metavar="TEXT")
+    brand_accent: str = setting(
+        "#6d5dfc", "accent colour of the page: a CSS hex colour, #rgb or #rrggbb", metavar="#RRGGBB"
+    )
+    brand_logo: Optional[str] = setting(
+        None,
+        "logo in the page's header: an http(s) URL, or an image file (PNG, SVG, JPEG, WebP, GIF, ICO) "
+        "served at /brand/logo; default: the built-in mark",
+        metavar="URL|PATH",
+    )
+    brand_rules_url: Optional[str] = setting(None, "link to the site's rules, shown under the page", metavar="URL")
+    brand_privacy_url: Optional[str] = setting(None, "link to the privacy policy, shown under the page", metavar="URL")
+    brand_contact_url: Optional[str] = setting(
+        None, "contact link shown under the page (https URL or mailto:)", metavar="URL"
     )
 
     def host_addresses(self) -> list[str]:

@@ -9,6 +9,7 @@ import ipaddress
 import os
 from typing import Optional
 
+from .brand import brand_problems
 from .settings import Config, all_settings
 
 
@@ -43,6 +44,7 @@ def validate(config: Config) -> list[str]:
     if config.client_dir is not None and not (config.client_dir / "index.html").is_file():
         problems.append(f"client_dir: no index.html in {config.client_dir}")
     problems += _network_problems(config)
+    problems += brand_problems(config)
     return problems
 
 

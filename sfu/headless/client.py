@@ -163,11 +163,13 @@ class HeadlessClient:
         assert self._ws is not None
         await self._ws.send_bytes(data)
 
-    async def start(self) -> None:
-        await self.send({"type": "start"})
+    async def start(self, **preferences: Any) -> None:
+        """``start``; keyword arguments are sent as its fields (``interests``, ``languages``, ``strict``)."""
+        await self.send({"type": "start", **preferences})
 
-    async def next(self) -> None:
-        await self.send({"type": "next"})
+    async def next(self, **preferences: Any) -> None:
+        """``next``, with optional ``interests``, ``languages`` and ``strict`` fields."""
+        await self.send({"type": "next", **preferences})
 
     async def stop(self) -> None:
         await self.send({"type": "stop"})

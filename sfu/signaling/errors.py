@@ -44,6 +44,20 @@ class ErrorCode(enum.StrEnum):
     )
     CHAT_TOO_LONG = "chat_too_long", "Chat text over the limit (`--max-chat-length`).", False
     CHAT_EMPTY = "chat_empty", "Chat text that is empty or only white space.", False
+    BAD_INTERESTS = "bad_interests", "`interests` in `start`/`next` is not a list of strings.", False
+    TOO_MANY_INTERESTS = "too_many_interests", "More than 10 `interests`.", False
+    INTEREST_TOO_LONG = (
+        "interest_too_long",
+        "An interest over 32 characters once normalised (or over 128 as sent).",
+        False,
+    )
+    BAD_LANGUAGES = (
+        "bad_languages",
+        '`languages` is neither a list of language tags (BCP 47, e.g. `"pt-BR"`) nor `"any"`.',
+        False,
+    )
+    TOO_MANY_LANGUAGES = "too_many_languages", "More than 32 `languages`.", False
+    BAD_STRICT = "bad_strict", "`strict` is not `true` or `false`.", False
     OFFER_REQUIRED = "offer_required", "`start` or `next` before `offer`.", False
     ALREADY_NEGOTIATED = "already_negotiated", "A second `offer`.", False
     BAD_SDP = (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import Any, ClassVar, Union
 
+from ..pairing.preferences import Preferences, PreferencesError, preferences_from_message
 from .errors import ErrorCode, ProtocolError
 
 
@@ -18,11 +19,14 @@ class Offer:
 @dataclass(frozen=True)
 class Start:
     TYPE: ClassVar[str] = "start"
+    #: Interests, languages, strict, normalised; None when the message states none (keep the last).
+    preferences: Preferences | None = None
 
 
 @dataclass(frozen=True)
 class Next:
     TYPE: ClassVar[str] = "next"
+    preferences: Preferences | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,14 @@ ClientMessage = Union[Offer, Start, Next, Stop, Chat]
 #: Every client message type (docs/protocol.md's "Client → server" table lists the same).
 CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (Offer, Start, Next, Stop, Chat)
 
-_SIMPLE: dict[str, type[Start | Next | Stop]] = {cls.TYPE: cls for cls in (Start, Next, Stop)}
+_LOOKING: dict[str, type[Start | Next]] = {cls.TYPE: cls for cls in (Start, Next)}
+
+
+def _preferences(data: dict[str, Any]) -> Preferences | None:
+    try:
+        return preferences_from_message(data)
+    except PreferencesError as exc:
+        raise ProtocolError(ErrorCode[exc.code.upper()], exc.detail) from None
 
 
 def parse(raw: str, *, max_bytes: int, max_chat_length: int) -> ClientMessage:
@@ -56,8 +67,10 @@ def parse(raw: str, *, max_bytes: int, max_chat_length: int) -> ClientMessage:
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.BAD_MESSAGE, 'message needs a string field "type"')
-    if kind in _SIMPLE:
-        return _SIMPLE[kind]()
+    if kind in _LOOKING:
+        return _LOOKING[kind](_preferences(data))
+    if kind == Stop.TYPE:
+        return Stop()
     if kind == Offer.TYPE:
         sdp = data.get("sdp")
         if not isinstance(sdp, str) or not sdp.strip():

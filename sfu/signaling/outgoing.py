@@ -65,10 +65,14 @@ class Answer(_Message):
 
 @dataclass(frozen=True)
 class Paired(_Message):
-    """Now paired with ``partner`` (an opaque id)."""
+    """Now paired with ``partner`` (an opaque id); ``common``: the interests both share, normalised."""
 
     TYPE: ClassVar[str] = "paired"
     partner: str
+    common: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "partner": self.partner, "common": list(self.common)}
 
 
 @dataclass(frozen=True)

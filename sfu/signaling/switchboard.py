@@ -148,12 +148,12 @@ class Switchboard:
             if isinstance(message, Start):
                 if self.matchmaker.state(session.id) is not PairingState.PAIRED:
                     self.metrics.on_looking(session.id, now)
-                self.apply(self.matchmaker.start(session.id, now), now)
+                self.apply(self.matchmaker.start(session.id, now, preferences=message.preferences), now)
             else:
                 log.info("session %s: next", session.id, extra={"event": "next", "session": session.id})
                 self.metrics.on_next()
                 self.metrics.on_looking(session.id, now)
-                self.apply(self.matchmaker.next(session.id, now), now)
+                self.apply(self.matchmaker.next(session.id, now, preferences=message.preferences), now)
         elif isinstance(message, Stop):
             self.apply(self.matchmaker.stop(session.id, now), now)
         elif isinstance(message, Chat):
@@ -170,10 +170,13 @@ class Switchboard:
                 a, b = self.sessions[str(event.a)], self.sessions[str(event.b)]
                 self.router.connect(a.id, b.id)
                 self.router.connect(b.id, a.id)
-                a.send(out.Paired(b.id))
-                b.send(out.Paired(a.id))
-                self.metrics.on_paired(a.id, b.id, self.negotiator.forwarding.name, now)
-                log.info("paired %s with %s", a.id, b.id, extra={"event": "paired", "session": a.id, "partner": b.id})
+                a.send(out.Paired(b.id, event.common))
+                b.send(out.Paired(a.id, event.common))
+                self.metrics.on_paired(a.id, b.id, self.negotiator.forwarding.name, now, basis=event.basis)
+                log.info(
+                    "paired %s with %s (%s)", a.id, b.id, event.basis,
+                    extra={"event": "paired", "session": a.id, "partner": b.id, "basis": event.basis},
+                )
                 continue
             session = self.sessions[str(event.who)]
             self.router.connect(session.id, None)
