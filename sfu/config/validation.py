@@ -16,6 +16,8 @@ def validate(config: Config) -> list[str]:
     """Every problem with ``config``, one line each (empty: fine)."""
     problems = []
     for s in all_settings():
+        if s.group is not None:
+            continue  # checked by the group's own validate() below
         value = getattr(config, s.name)
         if s.choices and value not in s.choices:
             problems.append(f"{s.name}: {value!r} is not one of {', '.join(s.choices)}")
@@ -43,6 +45,7 @@ def validate(config: Config) -> list[str]:
     if config.client_dir is not None and not (config.client_dir / "index.html").is_file():
         problems.append(f"client_dir: no index.html in {config.client_dir}")
     problems += _network_problems(config)
+    problems += config.moderation.validate()
     return problems
 
 
