@@ -20,7 +20,7 @@ from ..media.router import MediaRouter
 from ..moderation.actions import Warned
 from ..moderation.capture import CapturePlan, capture_pictures
 from ..moderation.identity import ModerationIdentity
-from ..moderation.policy import ReportRefused
+from ..moderation.policy import ReportRefused, check_report
 from ..moderation.recent import RecentPartners
 from ..moderation.records import Ban, iso
 from ..moderation.service import ModerationService
@@ -125,9 +125,15 @@ class Safety:
         the background. True when the reported person is still their partner (the caller moves them on).
 
         Raises :class:`ProtocolError` when refused (nothing changes then)."""
+        try:  # what was sent first, then whether there is anyone to report
+            check_report(message.reason, message.note, self.service.settings.max_note_length)
+        except ReportRefused as refused:
+            self.service.metrics.reports_refused.labels(code=refused.code).inc()
+            raise ProtocolError(_error_code(refused.code), refused.message) from None
         visitor = self.visitors.get(session.id)
         target = self.recent.reportable(session.id, now)
         if visitor is None or target is None:
+            self.service.metrics.reports_refused.labels(code=ErrorCode.NOTHING_TO_REPORT.value).inc()
             raise ProtocolError(ErrorCode.NOTHING_TO_REPORT, "nobody to report: you are not paired, and your last "
                                 f"partner left more than {self.recent.window:g} s ago")
         try:
