@@ -15,6 +15,10 @@ import { DevicePicker } from './devices.js';
 import { CameraController } from './camera.js';
 import { ChatPanel } from './chat.js';
 import { Controls } from './controls.js';
+import { t } from './i18n.js';
+import { RulesDialog } from './rules-dialog.js';
+import { ReportDialog } from './report-dialog.js';
+import { BannedView } from './banned.js';
 
 /** @typedef {import('./protocol.js').State} State */
 
@@ -56,13 +60,34 @@ const camera = new CameraController({
   // whenever they become available (permission prompts can take a while).
   sendTracks: () => client.setLocalTracks({ audio: media.audioTrack, video: media.videoTrack }),
 });
+// Start waits for the rules to be accepted (once per visit); a Start pressed before goes on after.
+let startWhenAccepted = false;
+const rules = new RulesDialog({ dialog: $('#rules-dialog'), text: $('#rules-text'), accept: $('#rules-accept') }, (version) => {
+  client.acceptRules(version);
+  if (startWhenAccepted && client.start()) remote.unlockAudio();
+  startWhenAccepted = false;
+});
+const report = new ReportDialog({
+  button: $('#report'), dialog: $('#report-dialog'), form: $('#report-form'), note: $('#report-note'),
+  cancel: $('#report-cancel'),
+}, (reason, note) => client.report(reason, note));
 const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#stop') }, {
   // Clicks and keys are user gestures: the moment to lift autoplay restrictions on the partner's sound.
-  onStart: () => { if (client.start()) remote.unlockAudio(); },
+  onStart: () => {
+    if (!client.rulesAccepted) {
+      startWhenAccepted = true;
+      rules.open();
+      return;
+    }
+    if (client.start()) remote.unlockAudio();
+  },
   onNext: () => { if (client.next()) remote.unlockAudio(); },
   onStop: () => client.stop(),
   onEscape: () => picker.closeOnEscape(),
 });
+const banned = new BannedView(notices, remote, [$('#start'), $('#next'), $('#stop')]);
+/** Refusals of a report or of Start before the rules: told in a short notice. */
+const MODERATION_ERRORS = ['nothing_to_report', 'report_rate_limited', 'note_too_long', 'cannot_report_self', 'bad_reason'];
 
 // ============================================================================================
 // What each state looks like
@@ -95,6 +120,7 @@ function showState({ state, previous, reason }) {
   else if (reason === 'disconnected' && state === 'waiting') text = 'Reconnecting…';
   status.set(state, text);
   buttons.setState(state);
+  report.setState(state, previous);
   chat.setPaired(state === 'paired');
   remote.setPaired(state === 'paired');
 
@@ -129,7 +155,25 @@ on('chat', ({ text }) => chat.add('them', text));
 on('online', ({ count }) => online.set(count));
 on('error', (error) => {
   if (CHAT_ERRORS.includes(error.code)) chat.add('system', FRIENDLY_ERRORS[error.code]);
-  else connection.serverError(error);
+  else if (MODERATION_ERRORS.includes(error.code)) {
+    notices.show('report', t(`moderation.error.${error.code}`), { tone: 'warn', code: error.code, timeout: 6000 });
+  } else if (error.code === 'rules_not_accepted') {
+    startWhenAccepted = true;
+    rules.open();
+  } else if (error.code !== 'banned' && error.code !== 'rules_changed') connection.serverError(error);
+});
+on('rules', (detail) => rules.set(detail));
+on('reported', () => {
+  notices.show('report', t('moderation.reported'), { tone: 'ok', timeout: 5000 });
+  chat.add('system', t('moderation.reported.chat'));
+});
+on('banned', (ban) => {
+  rules.close();
+  report.disable();
+  banned.show(ban);
+});
+on('moderation', ({ action, reason }) => {
+  if (action === 'warned') notices.show('moderation', t('moderation.warned', { reason }), { tone: 'warn', timeout: 15000 });
 });
 on('negotiationerror', ({ stage }) => connection.negotiationError(stage));
 on('remotestream', ({ stream }) => remote.setStream(stream));
@@ -156,6 +200,8 @@ window.addEventListener('pageshow', (e) => {
   get negotiated() { return client.negotiated; },
   get pcCount() { return client.pcCount; },
   get metrics() { return metrics.snapshot(); },
+  get rulesAccepted() { return client.rulesAccepted; },
+  get banned() { return client.banned; },
   get localStream() { return media.stream; },
 });
 

@@ -3,7 +3,11 @@
 // It owns the WebSocket (reconnection with backoff, see signaling.js), the one RTCPeerConnection per
 // socket (see peer.js) and the user's intent: whether they want to be matched (Start / Next / Stop),
 // `stop`s still in flight, the last fatal error. The page, or any other UI, calls `start()`, `next()`,
-// `stop()`, `sendChat()`, `setLocalTracks()` and listens to the events below.
+// `stop()`, `sendChat()`, `setLocalTracks()`, `acceptRules()`, `report()` and listens to the events below.
+//
+// Rules: the server asks every visitor to accept its rules (`welcome` carries them) before `start`.
+// Until `acceptRules(version)` is called, Start is remembered but not sent; once accepted, the same
+// version is accepted again by itself after a reconnect, and a new version is shown again ('rules').
 //
 // One WebSocket and ONE peer connection per visit: the connection is negotiated once (non-trickle
 // offer → answer); Start / Next / Stop are plain signaling messages and the server switches whose
@@ -17,6 +21,13 @@
 //                      Fired on every transition the user would notice, also waiting → waiting
 //                      (e.g. after partner_left while waiting) and idle → idle (on disconnect).
 //   'welcome'          {id, version, reconnect}   the server greeted us (reconnect: not the first time)
+//   'rules'            {version, text, language, accepted}  the rules to accept before Start (text: plain
+//                      text, show it as text); accepted: this version was accepted earlier in this visit
+//   'reported'         {reportId}                 the report was stored; the server moves us on if we were
+//                                                 still with that person
+//   'banned'           {until, reason}            this device is banned (until: ISO 8601); the socket is
+//                                                 closed and no reconnect is attempted in this visit
+//   'moderation'       {action, reason}           a moderation decision about our own video or behaviour
 //   'waiting' | 'paired' {partner} | 'partner_left' | 'idle'
 //                      the server's message, once applied (stale ones, e.g. after Stop, are dropped)
 //   'chat'             {text}                     a chat message from the partner (plain text)
@@ -36,7 +47,10 @@ import { PeerSession } from './peer.js';
 /** @typedef {'audio' | 'video'} Kind */
 
 /** Error codes after which the server closes the connection (docs/protocol.md). */
-export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error']);
+export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error', 'banned']);
+
+/** What a person can be reported for (the `reason` of a `report`). */
+export const REPORT_REASONS = Object.freeze(['nudity', 'harassment', 'minor', 'spam', 'other']);
 
 /** After `server_full`, wait at least this long before reconnecting. */
 const SERVER_FULL_RETRY_MS = 30000;
@@ -73,6 +87,12 @@ export class ProtocolClient extends EventTarget {
     this.fatalError = null;
     /** Peer connections created during this visit (1 unless the socket dropped). */
     this.pcCount = 0;
+    /** @type {{version: string, text: string, language: string | null} | null} the rules to accept */
+    this.rules = null;
+    /** @type {string | null} the rules version accepted in this visit */
+    this.acceptedRules = null;
+    /** @type {{until: string, reason: string} | null} set once this device is banned */
+    this.banned = null;
 
     /** @type {PeerSession | null} per-WebSocket state; replaced only after a reconnect */
     this._session = null;
@@ -101,6 +121,9 @@ export class ProtocolClient extends EventTarget {
 
   /** The offer/answer exchange is done on the current socket. */
   get negotiated() { return !!(this._session && this._session.negotiated); }
+
+  /** The server's current rules were accepted (or it asks for none). */
+  get rulesAccepted() { return !this.rules || this.acceptedRules === this.rules.version; }
 
   /** Date.now() of the next reconnect attempt (0 = none scheduled). */
   get retryAt() { return this._socket.retryAt; }
@@ -162,6 +185,32 @@ export class ProtocolClient extends EventTarget {
   }
 
   /**
+   * Accept the rules (default: the current ones); a Start pressed before is sent now.
+   * @param {string} [version]  from the 'rules' event
+   * @returns {boolean} false if there is nothing to accept
+   */
+  acceptRules(version = this.rules ? this.rules.version : undefined) {
+    if (!version) return false;
+    this.acceptedRules = version;
+    if (this._socket.send({ type: 'accept_rules', version })) this._flushIntent();
+    return true;
+  }
+
+  /**
+   * Report the partner (or the last one, up to 30 s after they left): the server keeps pictures of
+   * their video with the report, answers 'reported' and moves us on.
+   * @param {string} reason  one of REPORT_REASONS
+   * @param {string} [note]  optional words for the moderator
+   * @returns {boolean} false if the socket is not open
+   */
+  report(reason, note) {
+    /** @type {Record<string, string>} */
+    const msg = { type: 'report', reason };
+    if (note && note.trim()) msg.note = note.trim();
+    return this._socket.send(msg);
+  }
+
+  /**
    * What to send; applied at once with replaceTrack (no renegotiation) and to later connections.
    * @param {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} tracks
    */
@@ -187,12 +236,12 @@ export class ProtocolClient extends EventTarget {
 
   /** @param {'start' | 'next'} type */
   _sendIntent(type) {
-    // Before the offer/answer exchange, `_flushIntent` sends `start` once negotiated.
-    if (this.negotiated) this._socket.send({ type });
+    // Before the offer/answer exchange (or the rules' acceptance), `_flushIntent` sends `start` later.
+    if (this.negotiated && this.rulesAccepted) this._socket.send({ type });
   }
 
   _flushIntent() {
-    if (this.want && this.negotiated) this._socket.send({ type: 'start' });
+    if (this.want && this.negotiated && this.rulesAccepted) this._socket.send({ type: 'start' });
   }
 
   // If the server refused a start/next/stop (rate limit), what we show may not be what the server
@@ -201,7 +250,7 @@ export class ProtocolClient extends EventTarget {
   _scheduleResync() {
     clearTimeout(this._resyncTimer);
     this._resyncTimer = setTimeout(() => {
-      if (!this.negotiated) return;
+      if (!this.negotiated || !this.rulesAccepted) return;
       if (this.want) {
         if (this.state !== 'paired') this._socket.send({ type: 'next' });
       } else if (this._socket.send({ type: 'stop' })) {
@@ -273,6 +322,7 @@ export class ProtocolClient extends EventTarget {
         this.stopsInFlight = 0;
         this._socket.markHealthy();
         this._emit('welcome', { id: this.id, version: this.version, reconnect });
+        this._setRules(msg.rules);
         if (this.want) this._setState('waiting', 'welcome');
         this._startSession(msg.iceServers);
         break;
@@ -317,12 +367,56 @@ export class ProtocolClient extends EventTarget {
           this._emit('online', { count: msg.count });
         }
         break;
+      case 'reported':
+        if (typeof msg.report_id === 'number') this._emit('reported', { reportId: msg.report_id });
+        break;
+      case 'moderation':
+        this._emit('moderation', { action: String(msg.action || ''), reason: String(msg.reason || '') });
+        break;
       case 'error':
+        if (msg.code === 'banned') this._banned(String(msg.until || ''), String(msg.reason || ''));
+        else if (msg.code === 'rules_changed') this._setRules(msg.rules);
         this._handleError(String(msg.code || ''), String(msg.message || ''));
         break;
       default:
         console.debug('Ignoring unknown message', msg.type);
     }
+  }
+
+  /** @param {unknown} rules  `welcome`'s (or `rules_changed`'s) rules */
+  _setRules(rules) {
+    const r = /** @type {Record<string, unknown> | null} */ (rules && typeof rules === 'object' ? rules : null);
+    if (!r || typeof r.version !== 'string') {
+      this.rules = null;
+      return;
+    }
+    this.rules = {
+      version: r.version,
+      text: typeof r.text === 'string' ? r.text : '',
+      language: typeof r.language === 'string' ? r.language : null,
+    };
+    const accepted = this.acceptedRules === r.version;
+    if (accepted) this._socket.send({ type: 'accept_rules', version: r.version }); // agreed earlier in this visit
+    this._emit('rules', { ...this.rules, accepted });
+  }
+
+  /**
+   * Banned: stop here. The server closes the socket; reconnecting would only be refused again.
+   * @param {string} until
+   * @param {string} reason
+   */
+  _banned(until, reason) {
+    this.banned = { until, reason };
+    this.want = false;
+    this.partner = null;
+    this._socket.close();
+    const s = this._session;
+    this._session = null;
+    if (s) s.close();
+    this.online = null;
+    this._emit('online', { count: null });
+    if (this.state !== 'idle') this._setState('idle', 'banned');
+    this._emit('banned', { until, reason });
   }
 
   /**

@@ -40,6 +40,8 @@ SETUP = """async () => {
       });
     }
     await client.setLocalTracks({ audio: stream.getAudioTracks()[0], video: stream.getVideoTracks()[0] });
+    // A UI shows the rules and accepts them when the person agrees; here they always do.
+    client.addEventListener('rules', (e) => { if (!e.detail.accepted) client.acceptRules(e.detail.version); });
     client.connect();
     window.clients[name] = client;
   }
