@@ -85,7 +85,7 @@ const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#s
   onStop: () => client.stop(),
   onEscape: () => picker.closeOnEscape(),
 });
-const banned = new BannedView(notices, remote, [$('#start'), $('#next'), $('#stop')]);
+const banned = new BannedView(notices, remote, status, [$('#start'), $('#next'), $('#stop')]);
 /** Refusals of a report or of Start before the rules: told in a short notice. */
 const MODERATION_ERRORS = ['nothing_to_report', 'report_rate_limited', 'note_too_long', 'cannot_report_self', 'bad_reason'];
 

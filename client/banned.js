@@ -23,11 +23,13 @@ export class BannedView {
   /**
    * @param {Notices} notices
    * @param {{cover: (title: string, hint?: string) => void}} remote
+   * @param {{set: (state: 'idle', text?: string) => void}} status
    * @param {HTMLButtonElement[]} buttons  turned off for good
    */
-  constructor(notices, remote, buttons) {
+  constructor(notices, remote, status, buttons) {
     this.notices = notices;
     this.remote = remote;
+    this.status = status;
     this.buttons = buttons;
   }
 
@@ -39,6 +41,7 @@ export class BannedView {
     for (const kind of ['unreachable', 'disconnected', 'server-error']) this.notices.clear(kind);
     this.notices.show('banned', text, { tone: 'error', code: 'banned', dismissible: false });
     this.remote.cover(t('moderation.banned_title'), t('moderation.banned_hint', { until: when }));
+    this.status.set('idle', t('moderation.banned_title'));
     for (const button of this.buttons) button.disabled = true;
   }
 }

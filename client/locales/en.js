@@ -4,7 +4,6 @@ export default {
   'moderation.rules.title': 'Before you start',
   'moderation.rules.intro': 'These are the rules of this service. Press the button to accept them and start chatting.',
   'moderation.rules.accept': "I agree — let's go",
-  'moderation.rules.needed': 'Please read and accept the rules first.',
   'moderation.report.button': 'Report',
   'moderation.report.label': 'Report this person (R)',
   'moderation.report.title': 'Report this person',
