@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import urllib.request
 
 import pytest
 
+from . import browser_helpers as bh
+from .browser_helpers import WAIT_MS, User
+
 if os.environ.get("SFU_SKIP_BROWSER") == "1":
     pytest.skip("real-browser tests disabled by SFU_SKIP_BROWSER=1", allow_module_level=True)
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import browser_helpers as bh  # noqa: E402
-from browser_helpers import WAIT_MS, User  # noqa: E402
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 

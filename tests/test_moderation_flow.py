@@ -13,7 +13,7 @@ import pytest
 
 from sfu.config import Config
 from sfu.headless import stamp
-from sfu.headless.client import ClientError, HeadlessClient
+from sfu.headless.client import ClientError
 from sfu.moderation.evidence_image import decode_jpeg
 from sfu.moderation.identity import DEVICE_COOKIE, ModerationIdentity
 from sfu.moderation.settings import ModerationSettings
@@ -103,6 +103,14 @@ async def test_report_evidence_ban_refusal_and_expiry(make_client, server, api) 
         frames.append(found.frame)
     assert frames == sorted(set(frames)), f"distinct pictures, oldest first: {frames}"
 
+    # A warning reaches the reported person where they are (and counts a strike).
+    async with api.post(f"/api/mod/reports/{report_id}/actions",
+                        json={"action": "warn", "reason": "keep your clothes on"}) as response:
+        assert response.status == 200, await response.text()
+    assert await reported.expect("moderation") == {"type": "moderation", "action": "warned",
+                                                   "reason": "keep your clothes on"}
+    assert not reporter.messages("moderation")
+
     # A moderator bans the reported person: they are disconnected at once, told until when and why.
     async with api.post(f"/api/mod/reports/{report_id}/actions",
                         json={"action": "ban", "duration_s": 120, "scope": "device", "reason": "nudity"}) as response:
@@ -135,6 +143,7 @@ async def test_report_evidence_ban_refusal_and_expiry(make_client, server, api) 
     metrics = await (await api.get("/metrics")).text()
     assert 'sfu_moderation_reports_total{reason="nudity",source="manual"} 1.0' in metrics
     assert 'sfu_moderation_moderator_actions_total{action="ban"} 1.0' in metrics
+    assert 'sfu_moderation_moderator_actions_total{action="warn"} 1.0' in metrics
     assert "sfu_moderation_bans_active 1.0" in metrics  # counted when made; the expiry shows at the next refresh
     assert 'sfu_errors_total{code="banned"} 2.0' in metrics
 
