@@ -5,10 +5,6 @@
 // `stop`s still in flight, the last fatal error. The page, or any other UI, calls `start()`, `next()`,
 // `stop()`, `sendChat()`, `setLocalTracks()`, `acceptRules()`, `report()` and listens to the events below.
 //
-// Rules: the server asks every visitor to accept its rules (`welcome` carries them) before `start`.
-// Until `acceptRules(version)` is called, Start is remembered but not sent; once accepted, the same
-// version is accepted again by itself after a reconnect, and a new version is shown again ('rules').
-//
 // One WebSocket and ONE peer connection per visit: the connection is negotiated once (non-trickle
 // offer → answer); Start / Next / Stop are plain signaling messages and the server switches whose
 // media it forwards on the connection we already have. Only when the WebSocket drops (server state
@@ -21,13 +17,7 @@
 //                      Fired on every transition the user would notice, also waiting → waiting
 //                      (e.g. after partner_left while waiting) and idle → idle (on disconnect).
 //   'welcome'          {id, version, reconnect}   the server greeted us (reconnect: not the first time)
-//   'rules'            {version, text, language, accepted}  the rules to accept before Start (text: plain
-//                      text, show it as text); accepted: this version was accepted earlier in this visit
-//   'reported'         {reportId}                 the report was stored; the server moves us on if we were
-//                                                 still with that person
-//   'banned'           {until, reason}            this device is banned (until: ISO 8601); the socket is
-//                                                 closed and no reconnect is attempted in this visit
-//   'moderation'       {action, reason}           a moderation decision about our own video or behaviour
+//   'rules' | 'reported' | 'banned' | 'moderation'  the service's rules and safety (see safety.js)
 //   'waiting' | 'paired' {partner} | 'partner_left' | 'idle'
 //                      the server's message, once applied (stale ones, e.g. after Stop, are dropped)
 //   'chat'             {text}                     a chat message from the partner (plain text)
@@ -42,15 +32,13 @@
 
 import { Signaling } from './signaling.js';
 import { PeerSession } from './peer.js';
+import { RulesConsent, banOf, reportMessage, safetyEvent } from './safety.js';
 
 /** @typedef {'idle' | 'waiting' | 'paired'} State */
 /** @typedef {'audio' | 'video'} Kind */
 
 /** Error codes after which the server closes the connection (docs/protocol.md). */
 export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error', 'banned']);
-
-/** What a person can be reported for (the `reason` of a `report`). */
-export const REPORT_REASONS = Object.freeze(['nudity', 'harassment', 'minor', 'spam', 'other']);
 
 /** After `server_full`, wait at least this long before reconnecting. */
 const SERVER_FULL_RETRY_MS = 30000;
@@ -87,10 +75,7 @@ export class ProtocolClient extends EventTarget {
     this.fatalError = null;
     /** Peer connections created during this visit (1 unless the socket dropped). */
     this.pcCount = 0;
-    /** @type {{version: string, text: string, language: string | null} | null} the rules to accept */
-    this.rules = null;
-    /** @type {string | null} the rules version accepted in this visit */
-    this.acceptedRules = null;
+    this.consent = new RulesConsent();
     /** @type {{until: string, reason: string} | null} set once this device is banned */
     this.banned = null;
 
@@ -122,8 +107,9 @@ export class ProtocolClient extends EventTarget {
   /** The offer/answer exchange is done on the current socket. */
   get negotiated() { return !!(this._session && this._session.negotiated); }
 
-  /** The server's current rules were accepted (or it asks for none). */
-  get rulesAccepted() { return !this.rules || this.acceptedRules === this.rules.version; }
+  /** The rules to accept before Start (null: none asked), and whether they were accepted. */
+  get rules() { return this.consent.rules; }
+  get rulesAccepted() { return this.consent.ok; }
 
   /** Date.now() of the next reconnect attempt (0 = none scheduled). */
   get retryAt() { return this._socket.retryAt; }
@@ -184,30 +170,17 @@ export class ProtocolClient extends EventTarget {
     return this._socket.send({ type: 'chat', text });
   }
 
-  /**
-   * Accept the rules (default: the current ones); a Start pressed before is sent now.
-   * @param {string} [version]  from the 'rules' event
-   * @returns {boolean} false if there is nothing to accept
-   */
+  /** Accept the rules (default: the current ones); a Start pressed before goes out now. @param {string} [version] */
   acceptRules(version = this.rules ? this.rules.version : undefined) {
     if (!version) return false;
-    this.acceptedRules = version;
+    this.consent.accepted = version;
     if (this._socket.send({ type: 'accept_rules', version })) this._flushIntent();
     return true;
   }
 
-  /**
-   * Report the partner (or the last one, up to 30 s after they left): the server keeps pictures of
-   * their video with the report, answers 'reported' and moves us on.
-   * @param {string} reason  one of REPORT_REASONS
-   * @param {string} [note]  optional words for the moderator
-   * @returns {boolean} false if the socket is not open
-   */
+  /** Report the partner (or the last one, shortly after they left). @param {string} reason @param {string} [note] */
   report(reason, note) {
-    /** @type {Record<string, string>} */
-    const msg = { type: 'report', reason };
-    if (note && note.trim()) msg.note = note.trim();
-    return this._socket.send(msg);
+    return this._socket.send(reportMessage(reason, note));
   }
 
   /**
@@ -298,13 +271,7 @@ export class ProtocolClient extends EventTarget {
   }
 
   _onSocketClosed() {
-    const s = this._session;
-    this._session = null;
-    if (s) s.close();
-    this.stopsInFlight = 0;
-    this.partner = null;
-    this.online = null;
-    this._emit('online', { count: null });
+    this._dropSession();
     this._setState(this.want ? 'waiting' : 'idle', 'disconnected');
     this._emit('disconnected', { retryAt: this._socket.retryAt });
   }
@@ -367,56 +334,45 @@ export class ProtocolClient extends EventTarget {
           this._emit('online', { count: msg.count });
         }
         break;
-      case 'reported':
-        if (typeof msg.report_id === 'number') this._emit('reported', { reportId: msg.report_id });
-        break;
-      case 'moderation':
-        this._emit('moderation', { action: String(msg.action || ''), reason: String(msg.reason || '') });
-        break;
       case 'error':
-        if (msg.code === 'banned') this._banned(String(msg.until || ''), String(msg.reason || ''));
+        if (msg.code === 'banned') this._banned(banOf(msg));
         else if (msg.code === 'rules_changed') this._setRules(msg.rules);
         this._handleError(String(msg.code || ''), String(msg.message || ''));
         break;
-      default:
-        console.debug('Ignoring unknown message', msg.type);
+      default: {
+        const event = safetyEvent(msg); // 'reported', 'moderation'
+        if (event) this._emit(...event);
+        else console.debug('Ignoring unknown message', msg.type);
+      }
     }
   }
 
-  /** @param {unknown} rules  `welcome`'s (or `rules_changed`'s) rules */
-  _setRules(rules) {
-    const r = /** @type {Record<string, unknown> | null} */ (rules && typeof rules === 'object' ? rules : null);
-    if (!r || typeof r.version !== 'string') {
-      this.rules = null;
-      return;
-    }
-    this.rules = {
-      version: r.version,
-      text: typeof r.text === 'string' ? r.text : '',
-      language: typeof r.language === 'string' ? r.language : null,
-    };
-    const accepted = this.acceptedRules === r.version;
-    if (accepted) this._socket.send({ type: 'accept_rules', version: r.version }); // agreed earlier in this visit
-    this._emit('rules', { ...this.rules, accepted });
-  }
-
-  /**
-   * Banned: stop here. The server closes the socket; reconnecting would only be refused again.
-   * @param {string} until
-   * @param {string} reason
-   */
-  _banned(until, reason) {
-    this.banned = { until, reason };
-    this.want = false;
-    this.partner = null;
-    this._socket.close();
+  /** The socket is gone: so are its peer connection and what we knew through it. */
+  _dropSession() {
     const s = this._session;
     this._session = null;
     if (s) s.close();
+    this.stopsInFlight = 0;
+    this.partner = null;
     this.online = null;
     this._emit('online', { count: null });
+  }
+
+  /** @param {unknown} raw  `welcome`'s (or `rules_changed`'s) rules; a version agreed earlier this visit is accepted again */
+  _setRules(raw) {
+    const rules = this.consent.update(raw);
+    if (rules && this.consent.ok) this._socket.send({ type: 'accept_rules', version: rules.version });
+    if (rules) this._emit('rules', { ...rules, accepted: this.consent.ok });
+  }
+
+  /** Banned: stop here; reconnecting would only be refused again. @param {{until: string, reason: string}} ban */
+  _banned(ban) {
+    this.banned = ban;
+    this.want = false;
+    this._socket.close();
+    this._dropSession();
     if (this.state !== 'idle') this._setState('idle', 'banned');
-    this._emit('banned', { until, reason });
+    this._emit('banned', { ...ban });
   }
 
   /**
