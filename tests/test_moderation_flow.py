@@ -72,11 +72,14 @@ async def test_report_evidence_ban_refusal_and_expiry(make_client, server, api) 
     reported = await make_client(202)
     await pair_up(reporter, reported)
 
+    sent = time.monotonic()
     await reporter.report("nudity", "showed himself")
     report_id = (await reporter.expect("reported"))["report_id"]
+    answered = time.monotonic()
     assert isinstance(report_id, int)
     # The reporter moves on at once; the reported person is told their partner left.
     await reporter.expect("waiting")
+    moved_on = time.monotonic()
     await reported.expect("partner_left")
 
     # The report, with the server's own pictures of the reported person (the stamp proves whose).
@@ -85,6 +88,9 @@ async def test_report_evidence_ban_refusal_and_expiry(make_client, server, api) 
         return detail if detail["evidence"] else None
 
     detail = await wait_for(with_evidence, what="evidence")
+    print(f"\n[moderation] report -> reported {1000 * (answered - sent):.0f} ms, -> moved on "
+          f"{1000 * (moved_on - sent):.0f} ms, -> {len(detail['evidence'])} pictures stored "
+          f"{time.monotonic() - sent:.1f} s (seen by polling every 0.1 s)")
     assert detail["reason"] == "nudity" and detail["note"] == "showed himself" and detail["source"] == "manual"
     assert detail["reporter"]["device"] == device_of(reporter.device_token)
     assert detail["reported"]["device"] == device_of(reported.device_token)
