@@ -106,8 +106,8 @@ class Safety:
 
     def require_rules(self, session_id: str) -> None:
         """Raise ``rules_not_accepted`` unless the visitor accepted the current rules."""
-        visitor = self.visitors.get(session_id)
-        if visitor is not None and not self.service.rules.accepts(visitor.accepted):
+        visitor = self.visitors.get(session_id)  # None: being disconnected (banned)
+        if visitor is None or not self.service.rules.accepts(visitor.accepted):
             raise ProtocolError(ErrorCode.RULES_NOT_ACCEPTED, "accept the rules (accept_rules) before you start")
 
     # -- pairing -----------------------------------------------------------------------------------
