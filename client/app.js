@@ -87,7 +87,8 @@ const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#s
 });
 const banned = new BannedView(notices, remote, status, [$('#start'), $('#next'), $('#stop')]);
 /** Refusals of a report or of Start before the rules: told in a short notice. */
-const MODERATION_ERRORS = ['nothing_to_report', 'report_rate_limited', 'note_too_long', 'cannot_report_self', 'bad_reason'];
+const MODERATION_ERRORS = ['nothing_to_report', 'report_rate_limited', 'note_too_long', 'cannot_report_self', 'bad_reason',
+  'report_failed'];
 
 // ============================================================================================
 // What each state looks like

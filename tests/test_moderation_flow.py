@@ -259,3 +259,20 @@ async def test_websocket_origin_check(server) -> None:
             headers = {"Origin": origin} if origin else {}
             async with http.ws_connect(server.ws_url, headers=headers) as ws:
                 assert (await ws.receive_json(timeout=10))["type"] == "welcome"
+
+
+async def test_a_report_the_database_cannot_store_is_refused_and_can_be_sent_again(make_client, server) -> None:
+    a, b = await make_client(501), await make_client(502)
+    await pair_up(a, b)
+    store = server.server.moderation.store
+    async with store.begin() as tx:  # the database loses the table reports go to
+        await tx.conn.exec_driver_sql("ALTER TABLE mod_reports RENAME TO mod_reports_gone")
+    await a.report("spam")
+    failed = await a.expect("error")
+    assert failed["code"] == "report_failed" and not a.socket_closed
+    assert server.server.matchmaker.partner_of(a.id) == b.id and not b.messages("partner_left")
+    async with store.begin() as tx:
+        await tx.conn.exec_driver_sql("ALTER TABLE mod_reports_gone RENAME TO mod_reports")
+    await a.report("spam")
+    assert isinstance((await a.expect("reported"))["report_id"], int)
+    await b.expect("partner_left")

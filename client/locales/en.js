@@ -24,6 +24,7 @@ export default {
   'moderation.error.note_too_long': 'That note is too long (500 characters at most).',
   'moderation.error.cannot_report_self': "That's you, in another tab.",
   'moderation.error.bad_reason': "Your report couldn't be sent. Reload the page and try again.",
+  'moderation.error.report_failed': "Your report couldn't be saved just now. Please try again.",
   'moderation.banned': 'You are banned from this service until {until}.',
   'moderation.banned_reason': 'Reason: {reason}',
   'moderation.banned_title': 'You are banned',

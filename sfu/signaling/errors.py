@@ -121,6 +121,11 @@ class ErrorCode(enum.StrEnum):
         ),
         False,
     )
+    REPORT_FAILED = (
+        "report_failed",
+        "The report could not be stored (the server's database did not answer); nothing changed, try again.",
+        False,
+    )
     BANNED = (
         "banned",
         (

@@ -141,6 +141,9 @@ class Safety:
         except ReportRefused as refused:
             details = {"retry_after": round(refused.retry_after, 1)} if refused.retry_after is not None else None
             raise ProtocolError(_error_code(refused.code), refused.message, details) from None
+        except Exception:  # the database: the visitor keeps their connection and may try again
+            log.exception("session %s: report not stored", session.id)
+            raise ProtocolError(ErrorCode.REPORT_FAILED, "the report could not be stored; try again") from None
         if not outcome.duplicate:
             source = self.router.sources(target.session).get("video")
             self._keep(self._attach_evidence(outcome.report_id, capture_pictures(source, self.plan)))
