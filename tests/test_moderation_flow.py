@@ -276,3 +276,23 @@ async def test_a_report_the_database_cannot_store_is_refused_and_can_be_sent_aga
     await a.report("spam")
     assert isinstance((await a.expect("reported"))["report_id"], int)
     await b.expect("partner_left")
+
+
+async def test_an_automatic_ban_disconnects_at_once(make_client, server) -> None:
+    """Reported by enough different people (--reports-before-ban, 5): banned and disconnected by the report
+    that makes five, without a moderator."""
+    reporter, target = await make_client(601), await make_client(602)
+    await pair_up(reporter, target)
+    service = server.server.moderation
+    identity = server.server.safety.visitors[target.id].identity
+    for n in range(service.settings.reports_before_ban - 1):
+        await service.report(ModerationIdentity(f"earlier-reporter-{n:04d}"), identity, "harassment")
+    assert not target.messages("error")
+    await reporter.report("harassment")
+    await reporter.expect("reported")
+    banned = await target.expect("error")
+    assert banned["code"] == "banned" and banned["reason"] == "automatic: reported by 5 people"
+    assert (await target.expect("_closed"))["code"] == 1008
+    refused = await make_client(602, connect=False, device_token=target.device_token)
+    with pytest.raises(ClientError, match="banned"):
+        await refused.open_socket()

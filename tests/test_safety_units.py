@@ -42,3 +42,17 @@ def test_device_cookie_is_http_only_for_the_whole_site() -> None:
     assert device_cookie_attributes(400, secure=True) == {
         "max_age": 400 * 86400, "path": "/", "httponly": True, "samesite": "Lax", "secure": True,
     }
+
+
+def test_classifier_workers_and_the_config_do_not_load_the_database_layer() -> None:
+    """``sfu.moderation`` imports nothing: a classifier worker (``sampler``) and ``sfu.config`` stay light."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = ("import sys, sfu.moderation.sampler, sfu.config\n"
+             "print(sorted(m for m in ('sqlalchemy', 'aiosqlite') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
