@@ -158,7 +158,10 @@ class Switchboard:
                     self.metrics.on_looking(session.id, now)
                 self.apply(self.matchmaker.start(session.id, now), now)
             else:
-                self.next(session, now)
+                log.info("session %s: next", session.id, extra={"event": "next", "session": session.id})
+                self.metrics.on_next()
+                self.metrics.on_looking(session.id, now)
+                self.apply(self.matchmaker.next(session.id, now), now)
         elif isinstance(message, AcceptRules):
             if self.safety:
                 self.safety.accept_rules(session.id, message.version)
@@ -166,7 +169,7 @@ class Switchboard:
             if self.safety is None:
                 raise ProtocolError(ErrorCode.NOTHING_TO_REPORT, "reports are not taken yet")
             if await self.safety.report(session, message, now):
-                self.next(session, time.monotonic())  # the reporter moves on, as with Next
+                self.move_on(session, time.monotonic())
         elif isinstance(message, Stop):
             self.apply(self.matchmaker.stop(session.id, now), now)
         elif isinstance(message, Chat):
@@ -175,8 +178,9 @@ class Switchboard:
                 raise ProtocolError(ErrorCode.NOT_PAIRED, "chat needs a partner")
             self.sessions[str(partner)].send(out.Chat(message.text))
 
-    def next(self, session: Session, now: float) -> None:
-        log.info("session %s: next", session.id, extra={"event": "next", "session": session.id})
+    def move_on(self, session: Session, now: float) -> None:
+        """The reporter leaves the person they reported, as with Next (same preferences, same cooldown)."""
+        log.info("session %s: next after a report", session.id, extra={"event": "next", "session": session.id})
         self.metrics.on_next()
         self.metrics.on_looking(session.id, now)
         self.apply(self.matchmaker.next(session.id, now), now)
