@@ -178,7 +178,9 @@ on('moderation', ({ action, reason }) => {
 });
 on('negotiationerror', ({ stage }) => connection.negotiationError(stage));
 on('remotestream', ({ stream }) => remote.setStream(stream));
-on('connectionstate', ({ state }) => connection.mediaState(state));
+on('connectionstate', ({ state }) => {
+  if (!client.banned || state === 'closed') connection.mediaState(state); // nothing to say about media once banned
+});
 on('disconnected', () => connection.disconnected());
 on('reconnecting', () => connection.reconnecting());
 
