@@ -3,7 +3,7 @@
 // Every text on the page comes from the catalog of the visitor's language (i18n.js, locales/).
 
 import { $ } from './dom.js';
-import { i18n, setText } from './i18n.js';
+import { i18n, setText, t } from './i18n.js';
 import { applyBrand, loadBrand } from './brand.js';
 import { LanguageSwitcher } from './language-switcher.js';
 import { PreferencesPanel } from './preferences.js';
@@ -20,6 +20,9 @@ import { DevicePicker } from './devices.js';
 import { CameraController } from './camera.js';
 import { ChatPanel } from './chat.js';
 import { Controls } from './controls.js';
+import { RulesDialog } from './rules-dialog.js';
+import { ReportDialog } from './report-dialog.js';
+import { BannedView } from './banned.js';
 
 /** @typedef {import('./protocol.js').State} State */
 
@@ -86,12 +89,40 @@ prefs.addEventListener('change', () => {
 });
 new LanguageSwitcher($('#language'));
 const commonLabel = $('#common');
+// Start waits for the rules to be accepted (once per visit); a Start pressed before goes on after.
+let startWhenAccepted = false;
+const rules = new RulesDialog({ dialog: $('#rules-dialog'), text: $('#rules-text'), accept: $('#rules-accept') }, (version) => {
+  client.acceptRules(version);
+  if (startWhenAccepted && client.start()) remote.unlockAudio();
+  startWhenAccepted = false;
+});
+const report = new ReportDialog({
+  button: $('#report'), dialog: $('#report-dialog'), form: $('#report-form'), note: $('#report-note'),
+  cancel: $('#report-cancel'),
+}, (reason, note) => client.report(reason, note));
 const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#stop') }, {
   // Clicks and keys are user gestures: the moment to lift autoplay restrictions on the partner's sound.
-  onStart: () => { if (client.start()) remote.unlockAudio(); },
+  onStart: () => {
+    if (!client.rulesAccepted) {
+      startWhenAccepted = true;
+      rules.open();
+      return;
+    }
+    if (client.start()) remote.unlockAudio();
+  },
   onNext: () => { if (client.next()) remote.unlockAudio(); },
   onStop: () => client.stop(),
   onEscape: () => picker.closeOnEscape(),
+});
+const banned = new BannedView(notices, remote, status, [$('#start'), $('#next'), $('#stop')]);
+/** Refusals of a report or of Start before the rules: told in a short notice. */
+const MODERATION_ERROR_TEXT = Object.freeze({
+  nothing_to_report: 'moderation.error.nothing_to_report',
+  report_rate_limited: 'moderation.error.report_rate_limited',
+  note_too_long: 'moderation.error.note_too_long',
+  cannot_report_self: 'moderation.error.cannot_report_self',
+  bad_reason: 'moderation.error.bad_reason',
+  report_failed: 'moderation.error.report_failed',
 });
 
 // ============================================================================================
@@ -139,6 +170,7 @@ function showState({ state, previous, reason }) {
   else if (reason === 'disconnected' && state === 'waiting') text = 'status.reconnecting';
   status.set(state, text);
   buttons.setState(state);
+  report.setState(state, previous);
   chat.setPaired(state === 'paired');
   remote.setPaired(state === 'paired');
   showCommon();
@@ -176,11 +208,32 @@ on('online', ({ count }) => online.set(count));
 on('error', (error) => {
   const key = errorTextKey(error.code);
   if (CHAT_ERRORS.includes(error.code) && key) chat.add('system', key);
-  else connection.serverError(error);
+  else if (error.code in MODERATION_ERROR_TEXT) {
+    const text = MODERATION_ERROR_TEXT[error.code];
+    notices.show('report', () => t(text), { tone: 'warn', code: error.code, timeout: 6000 });
+  } else if (error.code === 'rules_not_accepted') {
+    startWhenAccepted = true;
+    rules.open();
+  } else if (error.code !== 'banned' && error.code !== 'rules_changed') connection.serverError(error);
+});
+on('rules', (detail) => rules.set(detail));
+on('reported', () => {
+  notices.show('report', () => t('moderation.reported'), { tone: 'ok', timeout: 5000 });
+  chat.add('system', 'moderation.reported.chat');
+});
+on('banned', (ban) => {
+  rules.close();
+  report.disable();
+  banned.show(ban);
+});
+on('moderation', ({ action, reason }) => {
+  if (action === 'warned') notices.show('moderation', () => t('moderation.warned', { reason }), { tone: 'warn', timeout: 15000 });
 });
 on('negotiationerror', ({ stage }) => connection.negotiationError(stage));
 on('remotestream', ({ stream }) => remote.setStream(stream));
-on('connectionstate', ({ state }) => connection.mediaState(state));
+on('connectionstate', ({ state }) => {
+  if (!client.banned || state === 'closed') connection.mediaState(state); // nothing to say about media once banned
+});
 on('disconnected', () => connection.disconnected());
 on('reconnecting', () => connection.reconnecting());
 
@@ -211,6 +264,8 @@ window.addEventListener('pageshow', (e) => {
   get negotiated() { return client.negotiated; },
   get pcCount() { return client.pcCount; },
   get metrics() { return metrics.snapshot(); },
+  get rulesAccepted() { return client.rulesAccepted; },
+  get banned() { return client.banned; },
   get localStream() { return media.stream; },
   get common() { return [...client.common]; },
   get preferences() { return client.preferences; },

@@ -3,7 +3,8 @@
 // It owns the WebSocket (reconnection with backoff, see signaling.js), the one RTCPeerConnection per
 // socket (see peer.js) and the user's intent: whether they want to be matched (Start / Next / Stop),
 // `stop`s still in flight, the last fatal error. The page, or any other UI, calls `start()`, `next()`,
-// `stop()`, `sendChat()`, `setLocalTracks()`, `setPreferences()` and listens to the events below.
+// `stop()`, `sendChat()`, `setLocalTracks()`, `setPreferences()`, `acceptRules()`, `report()` and listens
+// to the events below.
 //
 // One WebSocket and ONE peer connection per visit: the connection is negotiated once (non-trickle
 // offer → answer); Start / Next / Stop are plain signaling messages and the server switches whose
@@ -17,6 +18,7 @@
 //                      Fired on every transition the user would notice, also waiting → waiting
 //                      (e.g. after partner_left while waiting) and idle → idle (on disconnect).
 //   'welcome'          {id, version, reconnect}   the server greeted us (reconnect: not the first time)
+//   'rules' | 'reported' | 'banned' | 'moderation'  the service's rules and safety (see safety.js)
 //   'waiting' | 'paired' {partner, common} | 'partner_left' | 'idle'
 //                      (common: the interests both share, as the server normalised them)
 //                      the server's message, once applied (stale ones, e.g. after Stop, are dropped)
@@ -32,6 +34,7 @@
 
 import { Signaling } from './signaling.js';
 import { PeerSession } from './peer.js';
+import { RulesConsent, banOf, reportMessage, safetyEvent } from './safety.js';
 
 /** @typedef {'idle' | 'waiting' | 'paired'} State */
 /** @typedef {'audio' | 'video'} Kind */
@@ -41,7 +44,7 @@ import { PeerSession } from './peer.js';
  */
 
 /** Error codes after which the server closes the connection (docs/protocol.md). */
-export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error']);
+export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error', 'banned']);
 /** Preferences the server refused: the `start` or `next` that carried them was ignored. */
 export const PREFERENCE_CODES = Object.freeze([
   'bad_interests', 'too_many_interests', 'interest_too_long', 'bad_languages', 'too_many_languages', 'bad_strict',
@@ -86,6 +89,9 @@ export class ProtocolClient extends EventTarget {
     this.fatalError = null;
     /** Peer connections created during this visit (1 unless the socket dropped). */
     this.pcCount = 0;
+    this.consent = new RulesConsent();
+    /** @type {{until: string, reason: string} | null} set once this device is banned */
+    this.banned = null;
 
     /** @type {PeerSession | null} per-WebSocket state; replaced only after a reconnect */
     this._session = null;
@@ -114,6 +120,10 @@ export class ProtocolClient extends EventTarget {
 
   /** The offer/answer exchange is done on the current socket. */
   get negotiated() { return !!(this._session && this._session.negotiated); }
+
+  /** The rules to accept before Start (null: none asked), and whether they were accepted. */
+  get rules() { return this.consent.rules; }
+  get rulesAccepted() { return this.consent.ok; }
 
   /** Date.now() of the next reconnect attempt (0 = none scheduled). */
   get retryAt() { return this._socket.retryAt; }
@@ -194,6 +204,19 @@ export class ProtocolClient extends EventTarget {
     return this._socket.send({ type: 'chat', text });
   }
 
+  /** Accept the rules (default: the current ones); a Start pressed before goes out now. @param {string} [version] */
+  acceptRules(version = this.rules ? this.rules.version : undefined) {
+    if (!version) return false;
+    this.consent.accepted = version;
+    if (this._socket.send({ type: 'accept_rules', version })) this._flushIntent();
+    return true;
+  }
+
+  /** Report the partner (or the last one, shortly after they left). @param {string} reason @param {string} [note] */
+  report(reason, note) {
+    return this._socket.send(reportMessage(reason, note));
+  }
+
   /**
    * What to send; applied at once with replaceTrack (no renegotiation) and to later connections.
    * @param {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} tracks
@@ -225,12 +248,12 @@ export class ProtocolClient extends EventTarget {
 
   /** @param {'start' | 'next'} type */
   _sendIntent(type) {
-    // Before the offer/answer exchange, `_flushIntent` sends `start` once negotiated.
-    if (this.negotiated) this._socket.send(this._intent(type));
+    // Before the offer/answer exchange (or the rules' acceptance), `_flushIntent` sends `start` later.
+    if (this.negotiated && this.rulesAccepted) this._socket.send(this._intent(type));
   }
 
   _flushIntent() {
-    if (this.want && this.negotiated) this._socket.send(this._intent('start'));
+    if (this.want && this.negotiated && this.rulesAccepted) this._socket.send(this._intent('start'));
   }
 
   // If the server refused a start/next/stop (rate limit), what we show may not be what the server
@@ -239,7 +262,7 @@ export class ProtocolClient extends EventTarget {
   _scheduleResync() {
     clearTimeout(this._resyncTimer);
     this._resyncTimer = setTimeout(() => {
-      if (!this.negotiated) return;
+      if (!this.negotiated || !this.rulesAccepted) return;
       if (this.want) {
         if (this.state !== 'paired') this._socket.send(this._intent('next'));
       } else if (this._socket.send({ type: 'stop' })) {
@@ -287,14 +310,7 @@ export class ProtocolClient extends EventTarget {
   }
 
   _onSocketClosed() {
-    const s = this._session;
-    this._session = null;
-    if (s) s.close();
-    this.stopsInFlight = 0;
-    this.partner = null;
-    this.common = [];
-    this.online = null;
-    this._emit('online', { count: null });
+    this._dropSession();
     this._setState(this.want ? 'waiting' : 'idle', 'disconnected');
     this._emit('disconnected', { retryAt: this._socket.retryAt });
   }
@@ -312,6 +328,7 @@ export class ProtocolClient extends EventTarget {
         this.stopsInFlight = 0;
         this._socket.markHealthy();
         this._emit('welcome', { id: this.id, version: this.version, reconnect });
+        this._setRules(msg.rules);
         if (this.want) this._setState('waiting', 'welcome');
         this._startSession(msg.iceServers);
         break;
@@ -361,11 +378,45 @@ export class ProtocolClient extends EventTarget {
         }
         break;
       case 'error':
+        if (msg.code === 'banned') this._banned(banOf(msg));
+        else if (msg.code === 'rules_changed') this._setRules(msg.rules);
         this._handleError(String(msg.code || ''), String(msg.message || ''));
         break;
-      default:
-        console.debug('Ignoring unknown message', msg.type);
+      default: {
+        const event = safetyEvent(msg); // 'reported', 'moderation'
+        if (event) this._emit(...event);
+        else console.debug('Ignoring unknown message', msg.type);
+      }
     }
+  }
+
+  /** The socket is gone: so are its peer connection and what we knew through it. */
+  _dropSession() {
+    const s = this._session;
+    this._session = null;
+    if (s) s.close();
+    this.stopsInFlight = 0;
+    this.partner = null;
+    this.common = [];
+    this.online = null;
+    this._emit('online', { count: null });
+  }
+
+  /** @param {unknown} raw  `welcome`'s (or `rules_changed`'s) rules; a version agreed earlier this visit is accepted again */
+  _setRules(raw) {
+    const rules = this.consent.update(raw);
+    if (rules && this.consent.ok) this._socket.send({ type: 'accept_rules', version: rules.version });
+    if (rules) this._emit('rules', { ...rules, accepted: this.consent.ok });
+  }
+
+  /** Banned: stop here; reconnecting would only be refused again. @param {{until: string, reason: string}} ban */
+  _banned(ban) {
+    this.banned = ban;
+    this.want = false;
+    this._socket.close();
+    this._dropSession();
+    if (this.state !== 'idle') this._setState('idle', 'banned');
+    this._emit('banned', { ...ban });
   }
 
   /**

@@ -1,4 +1,5 @@
-"""The aiohttp application: browser client, signaling WebSocket, health checks and metrics."""
+"""The aiohttp application: browser client, signaling WebSocket, health checks, metrics, and the
+moderator console with its API (mounted once the moderation service is open)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .brand import add_brand_routes
 from .config import Config
 from .media import aiortc_hooks
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .moderation.api import setup_moderation_routes
+from .moderation.devices import is_https, remember_device, request_device
 from .server import Server
 
 SERVER = web.AppKey("server", Server)
@@ -31,7 +34,15 @@ def find_client_dir(config: Config) -> Path:
 
 
 async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(request.app[CLIENT_DIR] / "index.html")
+    """The page; it also gives a new visitor their device cookie (see docs/moderation.md)."""
+    server = request.app[SERVER]
+    response = web.FileResponse(request.app[CLIENT_DIR] / "index.html")
+    if server.moderation is not None:
+        config = server.config
+        remember_device(response, request_device(server.moderation.identities, request),
+                        max_age_days=config.moderation.device_cookie_days,
+                        secure=is_https(request, config.trust_forwarded_for))
+    return response
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -66,6 +77,11 @@ def create_app(config: Config) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await server.start()
+        try:  # mounted here because it needs the open service; /mod and /api/mod match before the static "/"
+            setup_moderation_routes(app, server.moderation, config.moderation)
+        except BaseException:
+            await server.stop()
+            raise
         yield
         await server.stop()
 

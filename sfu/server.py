@@ -21,12 +21,16 @@ from .media.forwarding import direction_modes, make_forwarding
 from .media.peer import PeerSettings
 from .media.router import MediaRouter
 from .metrics import ServerMetrics
+from .moderation.devices import is_https, remember_device, request_device
+from .moderation.origins import origin_allowed
+from .moderation.service import ModerationService
 from .pairing import Matchmaker
 from .signaling.connection import Session
 from .signaling.errors import ErrorCode
 from .signaling.housekeeping import Housekeeping
 from .signaling.negotiation import Negotiator
 from .signaling.outgoing import Error
+from .signaling.safety import Safety, banned_error
 from .signaling.switchboard import Switchboard
 from .signaling.tasks import ClosingTasks
 from .turn import IceServerIssuer
@@ -84,6 +88,9 @@ class Server:
             config, self.switchboard, matchmaker=self.matchmaker, limits=self.limits, metrics=self.metrics,
             closing=self.closing,
         )
+        #: Reports, bans, rules (opened by :meth:`start`: it needs its database).
+        self.moderation: Optional[ModerationService] = None
+        self.safety: Optional[Safety] = None
 
     @property
     def sessions(self) -> dict[str, Session]:
@@ -91,6 +98,11 @@ class Server:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.moderation = await ModerationService.open(
+            self.config.moderation, registry=self.metrics.registry, exempt=self.config.ip_limits_exempt
+        )
+        self.moderation.start()
+        self.safety = self.switchboard.safety = Safety(self.moderation, self.media, self.closing)
         self.housekeeping.start()
 
     async def shutdown(self) -> None:
@@ -101,7 +113,11 @@ class Server:
     async def stop(self) -> None:
         await self.shutdown()
         await self.housekeeping.stop()
+        if self.safety is not None:
+            await self.safety.settle()
         await self.closing.cancel()
+        if self.moderation is not None:
+            await self.moderation.close()
 
     # -- status ----------------------------------------------------------------------------------
     def _directions(self) -> dict[str, dict[str, int]]:
@@ -132,13 +148,27 @@ class Server:
     async def handle_ws(self, request: web.Request) -> web.StreamResponse:
         """One visit at /ws: refused, or admitted and served by the switchboard until it ends."""
         config = self.config
+        if not origin_allowed(request.headers.get("Origin"), request.host, config.moderation.allowed_origins):
+            log.info("WebSocket upgrade refused: foreign page origin", extra={"event": "refused", "code": "origin"})
+            raise web.HTTPForbidden(text="this page's origin may not use this server (see --allowed-origin)\n")
         address = client_address(request.remote, request.headers.get("X-Forwarded-For"), config.trust_forwarded_for)
-        session = await Session.accept(request, address, max_frame_bytes=config.hard_message_bytes)
+        assert self.moderation is not None and self.safety is not None, "start() first"
+        device = request_device(self.moderation.identities, request)
+        secure = is_https(request, config.trust_forwarded_for)
+        session = await Session.accept(
+            request, address, max_frame_bytes=config.hard_message_bytes,
+            prepare=lambda ws: remember_device(ws, device, max_age_days=config.moderation.device_cookie_days,
+                                               secure=secure),
+        )
         session.on_error = self.metrics.on_error
         if not self.accepting:
             await session.refuse(Error(ErrorCode.SHUTTING_DOWN, "the server is stopping"), 1001, b"server shutting down")
         elif (refusal := self._admission(address, time.monotonic())) is not None:
             await self.switchboard.refuse(session, refusal)
+        elif (ban := await self.safety.admit(session, device.device, address,
+                                             request.headers.get("Accept-Language"))) is not None:
+            self.addresses.release(address)
+            await session.refuse(banned_error(ban), 1008, b"banned")
         else:
             await self.switchboard.serve(session)
         return session.ws

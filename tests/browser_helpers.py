@@ -201,12 +201,21 @@ class User:
 
     # --- navigation ---------------------------------------------------------------------------
 
-    def open(self, wait_negotiated: bool = True) -> "User":
+    def open(self, wait_negotiated: bool = True, accept_rules: bool = True) -> "User":
+        """Load the page; once connected, accept the service's rules in their dialog (as a visitor
+        who agrees does) unless ``accept_rules`` is off."""
         self.page.goto(self.base_url + "/")
         self.page.wait_for_function("() => !!window.sfu", timeout=WAIT_MS)
         if wait_negotiated:
             self.wait_js("() => window.sfu.negotiated === true")
+            if accept_rules:
+                self.accept_rules()
         return self
+
+    def accept_rules(self) -> None:
+        self.page.wait_for_selector("#rules-dialog[open]", state="visible", timeout=WAIT_MS)
+        self.page.click("#rules-accept")
+        self.wait_js("() => window.sfu.rulesAccepted === true")
 
     def close(self) -> None:
         if not self.closed:

@@ -28,6 +28,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory) -> Iterator[str]:
+    """Every server the tests start, in this process or as `sfu serve`, keeps its moderation database,
+    evidence and device secret in a temporary directory (the default is $XDG_DATA_HOME/sfu)."""
+    base = str(tmp_path_factory.mktemp("xdg-data"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", base)
+        yield base
+
+
 @pytest.fixture
 def config() -> Config:
     """Override in a test module to change the server's settings."""

@@ -17,7 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from sfu.moderation import EvidenceImage, ModerationSettings
+from sfu.moderation.records import EvidenceImage
+from sfu.moderation.settings import ModerationSettings
 
 ADMIN_TOKEN = "test-moderator-token-0123456789"
 

@@ -225,6 +225,7 @@ async ({wsUrl, bits, partner, timeoutMs}) => {
   };
   try {
     const welcome = await next('welcome');
+    if (welcome.rules) ws.send(JSON.stringify({type: 'accept_rules', version: welcome.rules.version}));
     const pc = new RTCPeerConnection({iceServers: welcome.iceServers}); window.__pc = pc;
     pc.addTransceiver('audio', {direction: 'sendrecv'});
     pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendrecv', streams: [stream]});

@@ -19,7 +19,7 @@ from browser_helpers import WAIT_MS  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 #: The modules another UI would take: none of them may touch the page.
-LIBRARY = ("protocol.js", "peer.js", "signaling.js")
+LIBRARY = ("protocol.js", "peer.js", "signaling.js", "safety.js")
 
 #: Two ProtocolClients in one tab, every event they emit logged on window.events.
 SETUP = """async () => {
@@ -40,6 +40,8 @@ SETUP = """async () => {
       });
     }
     await client.setLocalTracks({ audio: stream.getAudioTracks()[0], video: stream.getVideoTracks()[0] });
+    // A UI shows the rules and accepts them when the person agrees; here they always do.
+    client.addEventListener('rules', (e) => { if (!e.detail.accepted) client.acceptRules(e.detail.version); });
     client.connect();
     window.clients[name] = client;
   }

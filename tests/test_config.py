@@ -116,7 +116,8 @@ def test_config_command_prints_sources(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert set(out) == {f.name for f in dataclasses.fields(Config)}
+    assert set(out) == {s.name for s in all_settings()}
+    assert {f.name for f in dataclasses.fields(Config)} - set(out) == {"moderation"}
     assert out["port"] == {"value": 9001, "source": "command line --port"}
     assert out["max_participants"] == {"value": 7, "source": "environment SFU_MAX_PARTICIPANTS"}
     assert out["max_chat_length"] == {"value": 200, "source": f"file {toml}"}
@@ -175,3 +176,39 @@ def test_config_and_its_commands_do_not_load_the_media_stack() -> None:
         cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60,
     )
     assert loaded.stdout.strip() == "True", loaded.stderr
+
+
+def test_moderation_settings_load_like_every_other(tmp_path: Path) -> None:
+    """Config.moderation's fields are flags, SFU_* variables and TOML keys of the same loader."""
+    toml = tmp_path / "sfu.toml"
+    toml.write_text("report_window = 12\nban_durations = [60, 600]\n")
+    config, sources = load(
+        cli_values("--data-dir", str(tmp_path / "data"), "--allowed-origin", "https://a.example",
+                   "--allowed-origin", "https://b.example", "--no-require-camera"),
+        env={"SFU_MAX_NOTE_LENGTH": "80", "SFU_ADMIN_TOKEN": "a-long-enough-moderator-token"},
+        config_file=toml,
+    )
+    m = config.moderation
+    assert m.data_dir == tmp_path / "data" and sources["data_dir"] == "command line --data-dir"
+    assert m.allowed_origins == ["https://a.example", "https://b.example"] and m.require_camera is False
+    assert m.max_note_length == 80 and sources["max_note_length"] == "environment SFU_MAX_NOTE_LENGTH"
+    assert m.report_window == 12.0 and m.ban_durations == [60.0, 600.0]
+    assert m.read_admin_token() == "a-long-enough-moderator-token"
+    assert Config().moderation.data_path({"HOME": "/home/x"}) == Path("/home/x/.local/share/sfu")
+
+    with pytest.raises(ConfigError) as caught:
+        load(cli_values("--report-window", "-1", "--moderation-classifier", "magic", "--port", "70000"),
+             env={"SFU_ADMIN_TOKEN": "short"})
+    text = "\n".join(caught.value.problems)
+    assert "report_window" in text and "moderation_classifier" in text and "port" in text and "16 characters" in text
+
+
+def test_config_command_masks_moderation_secrets(tmp_path: Path) -> None:
+    secrets = {"SFU_ADMIN_TOKEN": "moderator-token-hunter2-xyz", "SFU_DEVICE_SECRET": "device-secret-hunter3-xyz",
+               "SFU_DATABASE_URL": "postgresql://sfu:hunter4@db.example/sfu"}
+    result = sfu("config", "--format", "json", env=secrets)
+    assert result.returncode == 0, result.stderr
+    assert "hunter" not in result.stdout
+    out = json.loads(result.stdout)
+    assert out["admin_token"] == {"value": "********", "source": "environment SFU_ADMIN_TOKEN"}
+    assert out["report_window"] == {"value": 30.0, "source": "default"}

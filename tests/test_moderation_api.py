@@ -10,8 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from sfu.moderation import ModerationIdentity, ModerationService, ModerationSettings
 from sfu.moderation.api import setup_moderation_routes
+from sfu.moderation.identity import ModerationIdentity
+from sfu.moderation.service import ModerationService
+from sfu.moderation.settings import ModerationSettings
 
 from .moderation_helpers import (
     ADMIN_TOKEN,

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sfu.moderation import ModerationIdentity, ModerationService
 from sfu.moderation.api import setup_moderation_routes
+from sfu.moderation.identity import ModerationIdentity
+from sfu.moderation.service import ModerationService
 
 from .browser_helpers import ARTIFACTS, CHROMIUM, WAIT_MS, free_port, launch
 from .moderation_helpers import ADMIN_TOKEN, picture, settings_for

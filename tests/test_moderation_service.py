@@ -6,13 +6,11 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sfu.moderation import (
-    ActionError,
-    ModerationIdentity,
-    ModerationService,
-    ReportRefused,
-)
+from sfu.moderation.actions import ActionError
+from sfu.moderation.identity import ModerationIdentity
+from sfu.moderation.policy import ReportRefused
 from sfu.moderation.records import EvidenceImage
+from sfu.moderation.service import ModerationService
 
 from .moderation_helpers import (
     Clock,

@@ -10,7 +10,8 @@ import pwd
 import pytest
 from sqlalchemy import insert, inspect, text
 
-from sfu.moderation import ModerationIdentity, ModerationService
+from sfu.moderation.identity import ModerationIdentity
+from sfu.moderation.service import ModerationService
 from sfu.moderation.storage import (
     SCHEMA_VERSION,
     SchemaTooNew,

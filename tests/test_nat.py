@@ -461,9 +461,11 @@ http {{
         ssl_certificate_key {key};
         location / {{
             proxy_pass http://127.0.0.1:8080;
+            proxy_set_header Host $host;
         }}
         location /ws {{
             proxy_pass http://127.0.0.1:8080;
+            proxy_set_header Host $host;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";

@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from pathlib import Path
 
 from sfu import __version__
 from sfu.headless.client import HeadlessClient
@@ -65,3 +67,31 @@ async def test_serve_process_pairs_real_clients(serve_process) -> None:
         for c in clients:
             await c.close()
     assert proc.poll() is None, "the server exited"
+
+
+def status_of(url: str, headers: dict | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_serve_keeps_moderation_data_and_mounts_the_console_with_a_token(serve_process, data_dir, tmp_path) -> None:
+    """One command: the moderation database and device secret under the default data directory; the
+    console off without a moderator token, on with --admin-token-file."""
+    url, _ = serve_process()
+    default = Path(data_dir) / "sfu"
+    assert (default / "moderation.sqlite3").is_file() and (default / "device-secret").is_file()
+    assert oct((default / "device-secret").stat().st_mode & 0o777) == "0o600"
+    assert status_of(url + "/mod/") == 404 and status_of(url + "/api/mod/reports") == 404
+
+    token = tmp_path / "admin-token"
+    token.write_text("serve-moderator-token-0123456789\n")
+    url, _ = serve_process("--admin-token-file", str(token), "--data-dir", str(tmp_path / "data"))
+    assert (tmp_path / "data" / "moderation.sqlite3").is_file()
+    assert status_of(url + "/mod/") == 200
+    assert status_of(url + "/api/mod/reports") == 401
+    assert status_of(url + "/api/mod/reports", {"Authorization": "Bearer serve-moderator-token-0123456789"}) == 200
+    metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    assert "sfu_moderation_bans_active 0.0" in metrics and "sfu_moderation_reports_refused_total" in metrics

@@ -13,7 +13,7 @@ import pytest
 from sfu.config import IceServer
 from sfu.signaling import outgoing as out
 from sfu.signaling.errors import ErrorCode, ProtocolError, markdown_table
-from sfu.signaling.messages import CLIENT_MESSAGES, Chat, Next, Offer, Start, Stop, parse
+from sfu.signaling.messages import CLIENT_MESSAGES, AcceptRules, Chat, Next, Offer, Report, Start, Stop, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text()
@@ -54,6 +54,10 @@ def test_outgoing_messages_on_the_wire() -> None:
         out.Idle(),
         out.Chat("<b>hi</b>"),
         out.Error(ErrorCode.NOT_PAIRED, "chat needs a partner"),
+        out.Welcome("id3", "9.9", (), {"version": "abc", "text": "Be nice.", "language": None}),
+        out.Reported(7),
+        out.Moderation("warned", "keep your clothes on"),
+        out.Error(ErrorCode.BANNED, "you are banned", {"until": "2030-01-01T00:00:00Z", "reason": "nudity"}),
     )]
     assert wire == [
         {"type": "welcome", "id": "id1", "version": "9.9", "iceServers": [
@@ -69,6 +73,12 @@ def test_outgoing_messages_on_the_wire() -> None:
         {"type": "idle"},
         {"type": "chat", "text": "<b>hi</b>"},
         {"type": "error", "code": "not_paired", "message": "chat needs a partner"},
+        {"type": "welcome", "id": "id3", "version": "9.9", "iceServers": [],
+         "rules": {"version": "abc", "text": "Be nice.", "language": None}},
+        {"type": "reported", "report_id": 7},
+        {"type": "moderation", "action": "warned", "reason": "keep your clothes on"},
+        {"type": "error", "code": "banned", "message": "you are banned", "until": "2030-01-01T00:00:00Z",
+         "reason": "nudity"},
     ]
     # Field order is part of the text on the wire: "type" first.
     assert out.Welcome("x", "1").to_text().startswith('{"type": "welcome", "id": "x"')
@@ -99,6 +109,11 @@ def test_parse_accepts_every_client_message() -> None:
     assert parse_one('{"type":"next","extra":1}') == Next()
     assert parse_one('{"type":"stop"}') == Stop()
     assert parse_one('{"type":"chat","text":"hi"}') == Chat("hi")
+    assert parse_one('{"type":"accept_rules","version":"abc"}') == AcceptRules("abc")
+    assert parse_one('{"type":"report","reason":"spam"}') == Report("spam")
+    assert parse_one('{"type":"report","reason":"other","note":"hi","x":1}') == Report("other", "hi")
+    # the reason's value and the note's length are the moderation policy's to judge (bad_reason, note_too_long)
+    assert parse_one('{"type":"report","reason":"rude","note":null}') == Report("rude")
 
 
 def test_start_and_next_carry_normalised_preferences() -> None:
@@ -136,6 +151,11 @@ def test_start_and_next_carry_normalised_preferences() -> None:
         ('{"type":"start","languages":["en","<b>"]}', ErrorCode.BAD_LANGUAGES),
         ('{"type":"start","languages":[' + ",".join(['"en"'] * 33) + "]}", ErrorCode.TOO_MANY_LANGUAGES),
         ('{"type":"start","strict":"yes"}', ErrorCode.BAD_STRICT),
+        ('{"type":"accept_rules"}', ErrorCode.BAD_MESSAGE),
+        ('{"type":"accept_rules","version":3}', ErrorCode.BAD_MESSAGE),
+        ('{"type":"report"}', ErrorCode.BAD_MESSAGE),
+        ('{"type":"report","reason":["spam"]}', ErrorCode.BAD_MESSAGE),
+        ('{"type":"report","reason":"spam","note":5}', ErrorCode.BAD_MESSAGE),
     ],
 )
 def test_parse_refuses_with_a_stable_code_that_keeps_the_connection(raw: str, code: ErrorCode) -> None:

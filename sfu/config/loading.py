@@ -99,7 +99,13 @@ def load(
         except ValueError as exc:
             problems.append(f"{s.name} (from {source}): {exc}")
 
-    config = Config(**values)
+    groups: dict[str, dict[str, Any]] = {}
+    for name in list(values):
+        group = known[name].group
+        if group is not None:
+            groups.setdefault(group, {})[name] = values.pop(name)
+    defaults = Config()
+    config = Config(**values, **{g: type(getattr(defaults, g))(**v) for g, v in groups.items()})
     problems += validate(config)
     if problems:
         raise ConfigError(problems)

@@ -48,7 +48,7 @@ def _mask(s: Setting, value: Any, reveal: bool = False) -> Any:
 
 def render_json(config: Config, sources: Mapping[str, str], reveal_secrets: bool = False) -> str:
     out = {
-        s.name: {"value": _mask(s, _plain(getattr(config, s.name)), reveal_secrets), "source": sources.get(s.name, "default")}
+        s.name: {"value": _mask(s, _plain(s.get(config)), reveal_secrets), "source": sources.get(s.name, "default")}
         for s in all_settings()
     }
     return json.dumps(out, indent=2)
@@ -71,7 +71,7 @@ def _toml_value(value: Any) -> str:
 def render_toml(config: Config, sources: Mapping[str, str], reveal_secrets: bool = False) -> str:
     lines = ["# Effective sfu configuration; each value's source is in the comment."]
     for s in all_settings():
-        value = _mask(s, _plain(getattr(config, s.name)), reveal_secrets)
+        value = _mask(s, _plain(s.get(config)), reveal_secrets)
         source = sources.get(s.name, "default")
         if value is None:
             lines.append(f"# {s.name} is unset  # {source}")

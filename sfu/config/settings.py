@@ -2,20 +2,24 @@
 
 Every field is one setting. Its ``metadata`` (see :func:`setting`) documents it; :func:`all_settings`
 derives the command-line flag, the ``SFU_<NAME>`` environment variable and the TOML key from the
-field, so a new setting needs only a new field here. Imports nothing of the media stack: the server
-turns :class:`IceServer` into aiortc's own type where it builds the media side.
+field, so a new setting needs only a new field here. The moderation settings live in their own
+dataclass (:class:`~sfu.moderation.settings.ModerationSettings`, ``Config.moderation``) and are
+loaded the same way, as flat flags, variables and keys. Imports nothing of the media stack: the
+server turns :class:`IceServer` into aiortc's own type where it builds the media side.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from ..media.modes import FORWARDING_MODES
+from ..moderation.settings import ModerationSettings
 
 ENV_PREFIX = "SFU_"
 
@@ -211,6 +215,8 @@ class Config:
     brand_contact_url: Optional[str] = setting(
         None, "contact link shown under the page (https URL or mailto:)", metavar="URL"
     )
+    # -- safety and moderation (their own settings, each one flag/variable/key like the above) --
+    moderation: ModerationSettings = field(default_factory=ModerationSettings, metadata={"group": "moderation"})
 
     def host_addresses(self) -> list[str]:
         if self.media_addresses:
@@ -260,6 +266,12 @@ class Setting:
     min: Optional[float]
     max: Optional[float]
     secret: bool
+    #: The field of :class:`Config` holding this setting's dataclass (``None``: Config itself).
+    group: Optional[str] = None
+
+    def get(self, config: Config) -> Any:
+        """This setting's value in ``config``."""
+        return getattr(getattr(config, self.group) if self.group else config, self.name)
 
     @property
     def base(self) -> Any:
@@ -280,7 +292,7 @@ class Setting:
 
 
 def _strip_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) is typing.Union:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return args[0]
@@ -288,12 +300,23 @@ def _strip_optional(tp: Any) -> Any:
 
 
 def all_settings() -> list[Setting]:
-    """Every setting, in the order of :class:`Config`'s fields."""
-    hints = typing.get_type_hints(Config)
+    """Every setting, in the order of :class:`Config`'s fields, then those of its groups'."""
     defaults = Config()
-    out = []
+    out = _settings_of(Config, defaults, None)
     for f in dataclasses.fields(Config):
+        if f.metadata.get("group"):
+            group = getattr(defaults, f.name)
+            out += _settings_of(type(group), group, f.name)
+    return out
+
+
+def _settings_of(cls: type, defaults: Any, group: Optional[str]) -> list[Setting]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
         meta = f.metadata
+        if meta.get("group"):
+            continue
         out.append(
             Setting(
                 name=f.name,
@@ -307,6 +330,7 @@ def all_settings() -> list[Setting]:
                 min=meta.get("min"),
                 max=meta.get("max"),
                 secret=bool(meta.get("secret")),
+                group=group,
             )
         )
     return out

@@ -17,6 +17,8 @@ def validate(config: Config) -> list[str]:
     """Every problem with ``config``, one line each (empty: fine)."""
     problems = []
     for s in all_settings():
+        if s.group is not None:
+            continue  # checked by the group's own validate() below
         value = getattr(config, s.name)
         if s.choices and value not in s.choices:
             problems.append(f"{s.name}: {value!r} is not one of {', '.join(s.choices)}")
@@ -45,6 +47,7 @@ def validate(config: Config) -> list[str]:
         problems.append(f"client_dir: no index.html in {config.client_dir}")
     problems += _network_problems(config)
     problems += brand_problems(config)
+    problems += config.moderation.validate()
     return problems
 
 

@@ -26,8 +26,10 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from yarl import URL
 
 from ..media.aiortc_hooks.ice import set_host_addresses
+from ..moderation.identity import DEVICE_COOKIE
 from . import stamp as stamps
 from .synthetic import StampedVideoTrack, ToneAudioTrack
 
@@ -69,7 +71,12 @@ class HeadlessClient:
         read_stamps: bool = True,
         video_track: MediaStreamTrack | None = None,
         audio_track: MediaStreamTrack | None = None,
+        accept_rules: bool = True,
+        device_token: str | None = None,
     ) -> None:
+        """``accept_rules``: accept the rules ``welcome`` carries at once (a client that agreed to them);
+        ``device_token``: the ``sfu_device`` cookie to present (e.g. an earlier client's
+        :attr:`device_token`: the same device coming back)."""
         base = url.rstrip("/")
         if base.startswith("http"):
             base = "ws" + base[4:]
@@ -78,6 +85,8 @@ class HeadlessClient:
         self.host_addresses = list(host_addresses)
         self.video_codecs = list(video_codecs) if video_codecs else None
         self.read_stamps = read_stamps
+        self.accept_rules = accept_rules
+        self._device_token = device_token
         self.video_track = video_track or (StampedVideoTrack(sender_id, width, height, fps) if send_video else None)
         self.audio_track = audio_track or (ToneAudioTrack() if send_audio else None)
         self.received = Received()
@@ -95,13 +104,32 @@ class HeadlessClient:
         """The opaque id partners see in ``paired`` messages."""
         return self.welcome.get("id", "")
 
+    @property
+    def device_token(self) -> str | None:
+        """The ``sfu_device`` cookie the server gave this client (or the one it presented)."""
+        if self._http is not None:
+            for cookie in self._http.cookie_jar:
+                if cookie.key == DEVICE_COOKIE:
+                    return cookie.value
+        return self._device_token
+
     # -- connection ------------------------------------------------------------------------------
     async def open_socket(self) -> None:
-        """Open the WebSocket and wait for ``welcome`` (no media yet)."""
-        self._http = aiohttp.ClientSession()
+        """Open the WebSocket, wait for ``welcome`` (no media yet), and accept the rules it carries
+        (unless ``accept_rules`` is off). Raises :class:`ClientError` when refused instead (e.g. banned)."""
+        # unsafe: the jar keeps cookies of servers known by IP address (127.0.0.1) too
+        self._http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        if self._device_token:
+            self._http.cookie_jar.update_cookies({DEVICE_COOKIE: self._device_token}, URL(self.ws_url))
         self._ws = await self._http.ws_connect(self.ws_url, max_msg_size=0)
         self._tasks.append(asyncio.ensure_future(self._read()))
-        self.welcome = await self.expect("welcome")
+        first = await self.expect("welcome", "error")
+        if first["type"] == "error":
+            raise ClientError(f"client {self.sender_id}: refused: {first['code']}: {first.get('message', '')}")
+        self.welcome = first
+        rules = self.welcome.get("rules")
+        if self.accept_rules and isinstance(rules, dict):
+            await self.accept(rules.get("version"))
 
     async def connect(self, timeout: float = 15.0) -> None:
         """Open the socket, negotiate the one peer connection, and wait for the answer."""
@@ -176,6 +204,17 @@ class HeadlessClient:
 
     async def chat(self, text: str) -> None:
         await self.send({"type": "chat", "text": text})
+
+    async def accept(self, version: Any) -> None:
+        """Accept the rules of this version (``welcome``'s ``rules.version``)."""
+        await self.send({"type": "accept_rules", "version": version})
+
+    async def report(self, reason: str, note: str | None = None) -> None:
+        """Report the partner (or the last one, shortly after they left)."""
+        message: dict[str, Any] = {"type": "report", "reason": reason}
+        if note is not None:
+            message["note"] = note
+        await self.send(message)
 
     @property
     def socket_closed(self) -> bool:

@@ -188,6 +188,25 @@ class ModerationService(ModeratorActions):
         await self._after_ban(ban)
         return ReportOutcome(report_id=report_id, ban=ban)
 
+    async def attach_evidence(self, report_id: int, evidence: Sequence[EvidenceImage]) -> int:
+        """Add pictures to a report stored before they were captured (the reporter does not wait for
+        them); returns how many were kept. Pictures beyond ``evidence_frames`` or unusable are dropped."""
+        pictures = self._usable(evidence)
+        if not pictures:
+            return 0
+        written: list[str] = []
+        try:
+            async with self.store.begin() as tx:
+                if await tx.get_report(report_id) is None:
+                    log.warning("evidence for report %d dropped: no such report", report_id)
+                    return 0
+                written = await self._store_pictures(tx, report_id, pictures)
+        except BaseException:
+            await self._forget_files(written)
+            raise
+        log.info("report %d: %d evidence pictures stored", report_id, len(written))
+        return len(written)
+
     async def automatic_detection(
         self,
         identity: ModerationIdentity,

@@ -6,6 +6,7 @@
 - :mod:`.connection`: one visit: the WebSocket, its outbox, the read loop handing messages on
 - :mod:`.negotiation`: a participant's offer becomes their peer connection and the server's answer
 - :mod:`.switchboard`: arrivals, departures, requests, and the matchmaker's decisions carried out
+- :mod:`.safety`: moderation for connected visitors: identities, rules accepted, reports, bans carried out
 - :mod:`.housekeeping`: the background loops (online count, cooldowns, deadlines, statistics, lag)
 - :mod:`.tasks`: background closing steps, owned and awaited on stop
 """

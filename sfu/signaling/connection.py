@@ -61,9 +61,19 @@ class Session:
         self._closer: Optional[asyncio.Task[bool]] = None
 
     @classmethod
-    async def accept(cls, request: web.Request, remote: str, *, max_frame_bytes: int) -> Session:
-        """Complete the WebSocket upgrade of ``request``; frames over ``max_frame_bytes`` close it (1009)."""
+    async def accept(
+        cls,
+        request: web.Request,
+        remote: str,
+        *,
+        max_frame_bytes: int,
+        prepare: Optional[Callable[[web.WebSocketResponse], None]] = None,
+    ) -> Session:
+        """Complete the WebSocket upgrade of ``request``; frames over ``max_frame_bytes`` close it (1009).
+        ``prepare`` may add headers (e.g. a cookie) to the upgrade response first."""
         ws = web.WebSocketResponse(max_msg_size=max_frame_bytes, heartbeat=HEARTBEAT)
+        if prepare is not None:
+            prepare(ws)
         await ws.prepare(request)
         return cls(ws, remote)
 
@@ -116,7 +126,7 @@ class Session:
             await handler.handle(self, handler.parse(raw))
         except ProtocolError as exc:
             log.info("session %s: refused (%s) %s", self.id, exc.code, exc.message)
-            self.send(Error(exc.code, exc.message))
+            self.send(Error(exc.code, exc.message, exc.details))
             if exc.fatal:
                 await self.flush_and_close(1008, exc.code.encode())
                 return False

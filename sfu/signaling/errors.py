@@ -8,7 +8,7 @@ equal. A new code is one new member below.
 from __future__ import annotations
 
 import enum
-from typing import Self
+from typing import Any, Optional, Self
 
 
 class ErrorCode(enum.StrEnum):
@@ -109,6 +109,46 @@ class ErrorCode(enum.StrEnum):
         True,
         "1008",
     )
+    RULES_NOT_ACCEPTED = (
+        "rules_not_accepted",
+        "`start` or `next` before `accept_rules` with the version of the rules `welcome` carried.",
+        False,
+    )
+    RULES_CHANGED = (
+        "rules_changed",
+        "`accept_rules` with a version other than the current rules' (`welcome` carries it): show them again.",
+        False,
+    )
+    BAD_REASON = "bad_reason", "`report` with a `reason` other than `nudity`, `harassment`, `minor`, `spam`, `other`.", False
+    NOTE_TOO_LONG = "note_too_long", "A `report` note over the limit (`--max-note-length`, 500 characters).", False
+    NOTHING_TO_REPORT = (
+        "nothing_to_report",
+        "`report` while neither paired nor within `--report-window` seconds (30) after the partner left.",
+        False,
+    )
+    CANNOT_REPORT_SELF = "cannot_report_self", "`report` of a partner on the same device (two tabs).", False
+    REPORT_RATE_LIMITED = (
+        "report_rate_limited",
+        (
+            "More than `--report-rate-limit` reports (5) within `--report-rate-window` seconds (600); nothing "
+            "was stored and the partner stays. `retry_after` says in how many seconds a report is accepted again."
+        ),
+        False,
+    )
+    REPORT_FAILED = (
+        "report_failed",
+        "The report could not be stored (the server's database did not answer); nothing changed, try again.",
+        False,
+    )
+    BANNED = (
+        "banned",
+        (
+            "This device (or its address) is banned: `until` (ISO 8601, UTC) and `reason` say until when and why. "
+            "Sent instead of `welcome`, or at once when a moderator or the automatic policy bans someone connected."
+        ),
+        True,
+        "1008",
+    )
     SHUTTING_DOWN = "shutting_down", "The server is stopping.", True, "1001"
     INTERNAL_ERROR = "internal_error", "A bug on the server; this one client is affected.", True, "1011"
 
@@ -120,12 +160,14 @@ class ErrorCode(enum.StrEnum):
 
 
 class ProtocolError(Exception):
-    """A client message was refused; the connection closes when the code says so."""
+    """A client message was refused; the connection closes when the code says so. ``details``: more
+    fields for the client (e.g. ``retry_after``)."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, details: Optional[dict[str, Any]] = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details or {}
 
     @property
     def fatal(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Optional, Union
 
 from ..pairing.preferences import Preferences, PreferencesError, preferences_from_message
 from .errors import ErrorCode, ProtocolError
@@ -40,9 +40,24 @@ class Chat:
     text: str
 
 
-ClientMessage = Union[Offer, Start, Next, Stop, Chat]
+@dataclass(frozen=True)
+class AcceptRules:
+    TYPE: ClassVar[str] = "accept_rules"
+    version: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Report the partner (or the last one, shortly after they left); ``reason`` is checked later."""
+
+    TYPE: ClassVar[str] = "report"
+    reason: str
+    note: Optional[str] = None
+
+
+ClientMessage = Union[Offer, Start, Next, Stop, Chat, AcceptRules, Report]
 #: Every client message type (docs/protocol.md's "Client → server" table lists the same).
-CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (Offer, Start, Next, Stop, Chat)
+CLIENT_MESSAGES: tuple[type[ClientMessage], ...] = (Offer, Start, Next, Stop, Chat, AcceptRules, Report)
 
 _LOOKING: dict[str, type[Start | Next]] = {cls.TYPE: cls for cls in (Start, Next)}
 
@@ -85,4 +100,20 @@ def parse(raw: str, *, max_bytes: int, max_chat_length: int) -> ClientMessage:
         if len(text) > max_chat_length:
             raise ProtocolError(ErrorCode.CHAT_TOO_LONG, f"chat text is limited to {max_chat_length} characters")
         return Chat(text)
+    if kind == AcceptRules.TYPE:
+        version = data.get("version")
+        if not isinstance(version, str) or not version:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, 'accept_rules needs the string field "version" from welcome')
+        return AcceptRules(version[:64])
+    if kind == Report.TYPE:
+        return _report(data)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
+
+
+def _report(data: dict) -> Report:
+    reason, note = data.get("reason"), data.get("note")
+    if not isinstance(reason, str):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, 'report needs a string field "reason"')
+    if note is not None and not isinstance(note, str):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, 'report "note" must be a string')
+    return Report(reason[:64], note)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Optional, Union
 
 from ..config import IceServer
 from .errors import ErrorCode
@@ -37,14 +37,19 @@ class Welcome(_Message):
     id: str
     version: str
     ice_servers: tuple[IceServer, ...] = ()
+    #: The rules to accept before ``start``: ``{"version", "text", "language"}`` (``None``: none asked).
+    rules: Optional[dict[str, Any]] = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": self.TYPE,
             "id": self.id,
             "version": self.version,
             "iceServers": [server.to_json() for server in self.ice_servers],
         }
+        if self.rules is not None:
+            out["rules"] = self.rules
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,19 +110,38 @@ class Chat(_Message):
 
 
 @dataclass(frozen=True)
+class Reported(_Message):
+    """The report was stored (or had been already: the same id); the reporter moves on."""
+
+    TYPE: ClassVar[str] = "reported"
+    report_id: int
+
+
+@dataclass(frozen=True)
+class Moderation(_Message):
+    """A moderation decision about this client's own video or behaviour (e.g. ``warned``)."""
+
+    TYPE: ClassVar[str] = "moderation"
+    action: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Error(_Message):
     """Something the client sent was refused, or the connection is about to close."""
 
     TYPE: ClassVar[str] = "error"
     code: ErrorCode
     message: str
+    #: More fields some codes carry (``banned``: ``until``, ``reason``; ``report_rate_limited``: ``retry_after``).
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "code": self.code.value, "message": self.message}
+        return {**self.details, "type": self.TYPE, "code": self.code.value, "message": self.message}
 
 
-ServerMessage = Union[Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error]
+ServerMessage = Union[Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Reported, Moderation, Error]
 #: Every server message type (docs/protocol.md's "Server → client" table lists the same).
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
-    Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error,
+    Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Reported, Moderation, Error,
 )

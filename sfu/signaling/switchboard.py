@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from .. import __version__
 from ..config import Config, IceServer
@@ -23,8 +23,9 @@ from ..pairing import Event, Idle, Matchmaker, Paired, PairingState, PartnerLeft
 from . import outgoing as out
 from .connection import Session
 from .errors import ErrorCode, ProtocolError
-from .messages import Chat, ClientMessage, Next, Offer, Start, Stop, parse
+from .messages import AcceptRules, Chat, ClientMessage, Next, Offer, Report, Start, Stop, parse
 from .negotiation import Negotiator
+from .safety import Safety
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Switchboard:
         self.tag_address = tag_address
         self.ice_servers = ice_servers
         self.sessions: dict[str, Session] = {}
+        #: Rules, reports and bans (set once the moderation service is open).
+        self.safety: Optional[Safety] = None
 
     # -- arrivals and departures -----------------------------------------------------------------
     async def serve(self, session: Session) -> None:
@@ -83,7 +86,8 @@ class Switchboard:
             "session %s connected", session.id,
             extra={"event": "connected", "session": session.id, "client": self.tag_address(session.remote)},
         )
-        session.send(out.Welcome(session.id, __version__, tuple(self.ice_servers())))
+        rules = self.safety.rules_for(session.id) if self.safety else None
+        session.send(out.Welcome(session.id, __version__, tuple(self.ice_servers()), rules))
         session.send(out.Online(len(self.sessions)))
 
     async def leave(self, session: Session, reason: str) -> None:
@@ -93,6 +97,8 @@ class Switchboard:
                 now = time.monotonic()
                 self.apply(self.matchmaker.leave(session.id, now), now)
                 del self.sessions[session.id]
+                if self.safety:
+                    self.safety.left(session.id)
                 self.router.discard(session.id)
                 self.addresses.release(session.remote)
                 self.limits.closed(session.id)
@@ -145,6 +151,8 @@ class Switchboard:
         elif isinstance(message, (Start, Next)):
             if session.media is None:
                 raise ProtocolError(ErrorCode.OFFER_REQUIRED, "send an offer before start or next")
+            if self.safety:
+                self.safety.require_rules(session.id)
             if isinstance(message, Start):
                 if self.matchmaker.state(session.id) is not PairingState.PAIRED:
                     self.metrics.on_looking(session.id, now)
@@ -154,6 +162,14 @@ class Switchboard:
                 self.metrics.on_next()
                 self.metrics.on_looking(session.id, now)
                 self.apply(self.matchmaker.next(session.id, now, preferences=message.preferences), now)
+        elif isinstance(message, AcceptRules):
+            if self.safety:
+                self.safety.accept_rules(session.id, message.version)
+        elif isinstance(message, Report):
+            if self.safety is None:
+                raise ProtocolError(ErrorCode.NOTHING_TO_REPORT, "reports are not taken yet")
+            if await self.safety.report(session, message, now):
+                self.move_on(session, time.monotonic())
         elif isinstance(message, Stop):
             self.apply(self.matchmaker.stop(session.id, now), now)
         elif isinstance(message, Chat):
@@ -161,6 +177,13 @@ class Switchboard:
             if partner is None:
                 raise ProtocolError(ErrorCode.NOT_PAIRED, "chat needs a partner")
             self.sessions[str(partner)].send(out.Chat(message.text))
+
+    def move_on(self, session: Session, now: float) -> None:
+        """The reporter leaves the person they reported, as with Next (same preferences, same cooldown)."""
+        log.info("session %s: next after a report", session.id, extra={"event": "next", "session": session.id})
+        self.metrics.on_next()
+        self.metrics.on_looking(session.id, now)
+        self.apply(self.matchmaker.next(session.id, now), now)
 
     # -- the matchmaker's decisions --------------------------------------------------------------
     def apply(self, events: list[Event], now: float) -> None:
@@ -170,6 +193,8 @@ class Switchboard:
                 a, b = self.sessions[str(event.a)], self.sessions[str(event.b)]
                 self.router.connect(a.id, b.id)
                 self.router.connect(b.id, a.id)
+                if self.safety:
+                    self.safety.paired(a.id, b.id)
                 a.send(out.Paired(b.id, event.common))
                 b.send(out.Paired(a.id, event.common))
                 self.metrics.on_paired(a.id, b.id, self.negotiator.forwarding.name, now, basis=event.basis)
@@ -180,6 +205,8 @@ class Switchboard:
                 continue
             session = self.sessions[str(event.who)]
             self.router.connect(session.id, None)
+            if self.safety:
+                self.safety.parted(session.id, now)
             if isinstance(event, Waiting):
                 self.metrics.on_looking(session.id, now)
                 session.send(out.Waiting())
