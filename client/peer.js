@@ -1,12 +1,16 @@
 // The one RTCPeerConnection of a signaling session: negotiation, local tracks, the remote stream.
 //
-// No DOM access. Created by the protocol client once the server has greeted us; closed (and never
+// No DOM access. A `PeerSession` is created once the server has greeted us; closed (and never
 // reused) when the WebSocket drops. Local tracks are attached with `replaceTrack`, so a camera that
-// arrives late or a device switch never renegotiates.
+// arrives late or a device switch never renegotiates. The protocol client keeps a `PeerLink`: the
+// session of the current socket, one after another, and the tracks to send across them.
 //
-// Events (CustomEvent, payload in `detail`):
+// Events (CustomEvent, payload in `detail`), of both:
 //   'remotestream'     {stream}   the partner's media as one MediaStream (null once closed)
 //   'connectionstate'  {state}    RTCPeerConnection.connectionState ('closed' after close())
+// and of PeerLink only:
+//   'negotiationerror' {stage, error}  'offer': this browser could not make an offer;
+//                                      'answer': it rejected the server's answer
 
 /** @typedef {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} LocalTracks */
 
@@ -137,6 +141,92 @@ export class PeerSession extends EventTarget {
     try { this.pc.close(); } catch { /* ignore */ }
     this._emit('connectionstate', { state: 'closed' });
     this._emit('remotestream', { stream: null });
+  }
+
+  /**
+   * @param {string} type
+   * @param {object} detail
+   */
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** The peer connection of the current socket (a new PeerSession per socket) and the tracks to send. */
+export class PeerLink extends EventTarget {
+  /** @param {MediaStream} stream  the local stream the sent tracks belong to (msid) */
+  constructor(stream) {
+    super();
+    this.stream = stream;
+    /** @type {PeerSession | null} the current socket's; null until `welcome` and after it drops */
+    this.session = null;
+    /** Peer connections created during this visit (1 unless the socket dropped). */
+    this.count = 0;
+    /** @type {LocalTracks} */
+    this.tracks = { audio: null, video: null };
+  }
+
+  /** @returns {RTCPeerConnection | null} */
+  get pc() { return this.session ? this.session.pc : null; }
+
+  /** The offer/answer exchange is done on the current socket. */
+  get negotiated() { return !!(this.session && this.session.negotiated); }
+
+  /**
+   * What to send; applied at once with replaceTrack (no renegotiation) and to later sessions.
+   * @param {LocalTracks} tracks
+   */
+  async setTracks({ audio, video }) {
+    this.tracks = { audio, video };
+    const s = this.session;
+    if (!s) return;
+    await s.setTrack('audio', audio);
+    await s.setTrack('video', video);
+  }
+
+  /**
+   * A new session for a new socket, and its offer.
+   * @param {unknown} iceServers  as received in `welcome`
+   * @returns {Promise<string | null>} the offer's SDP; null if closed meanwhile or the browser failed
+   */
+  async open(iceServers) {
+    const s = new PeerSession({ iceServers, tracks: this.tracks, stream: this.stream });
+    this.session = s;
+    this.count += 1;
+    for (const type of ['remotestream', 'connectionstate']) {
+      s.addEventListener(type, (e) => this._emit(type, /** @type {CustomEvent} */ (e).detail));
+    }
+    try {
+      return await s.createOffer();
+    } catch (error) {
+      console.error('Could not create an offer', error);
+      this._emit('negotiationerror', { stage: 'offer', error });
+      return null;
+    }
+  }
+
+  /**
+   * Apply the server's answer to the current session.
+   * @param {unknown} sdp
+   * @returns {Promise<boolean>} true if it completed the negotiation just now
+   */
+  async answer(sdp) {
+    const s = this.session;
+    if (!s || s.negotiated || typeof sdp !== 'string') return false;
+    try {
+      return await s.applyAnswer(sdp);
+    } catch (error) {
+      console.error('Bad answer from the server', error);
+      this._emit('negotiationerror', { stage: 'answer', error });
+      return false;
+    }
+  }
+
+  /** The socket is gone: so is its peer connection. */
+  close() {
+    const s = this.session;
+    this.session = null;
+    if (s) s.close();
   }
 
   /**

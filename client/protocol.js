@@ -33,22 +33,16 @@
 //   'reconnecting'     {}                         a reconnect attempt starts now
 
 import { Signaling } from './signaling.js';
-import { PeerSession } from './peer.js';
-import { RulesConsent, banOf, reportMessage, safetyEvent } from './safety.js';
+import { PeerLink } from './peer.js';
+import { Safety } from './safety.js';
+import { PREFERENCE_CODES, copyPreferences, intentMessage, samePreferences } from './intent.js';
 
+export { PREFERENCE_CODES };
 /** @typedef {'idle' | 'waiting' | 'paired'} State */
-/** @typedef {'audio' | 'video'} Kind */
-/**
- * What the user asks of a partner, sent with every `start` and `next` (docs/protocol.md).
- * @typedef {{interests: string[], languages: string[] | 'any', strict: boolean}} Preferences
- */
+/** @typedef {import('./intent.js').Preferences} Preferences */
 
 /** Error codes after which the server closes the connection (docs/protocol.md). */
 export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error', 'banned']);
-/** Preferences the server refused: the `start` or `next` that carried them was ignored. */
-export const PREFERENCE_CODES = Object.freeze([
-  'bad_interests', 'too_many_interests', 'interest_too_long', 'bad_languages', 'too_many_languages', 'bad_strict',
-]);
 
 /** After `server_full`, wait at least this long before reconnecting. */
 const SERVER_FULL_RETRY_MS = 30000;
@@ -87,17 +81,20 @@ export class ProtocolClient extends EventTarget {
     this.stopsInFlight = 0;
     /** @type {{code: string, message: string} | null} the last error that makes the server close the socket */
     this.fatalError = null;
-    /** Peer connections created during this visit (1 unless the socket dropped). */
-    this.pcCount = 0;
-    this.consent = new RulesConsent();
-    /** @type {{until: string, reason: string} | null} set once this device is banned */
-    this.banned = null;
+    /** The rules, reports and a ban (safety.js). */
+    this.safety = new Safety((msg) => this._socket.send(msg));
 
-    /** @type {PeerSession | null} per-WebSocket state; replaced only after a reconnect */
-    this._session = null;
-    /** @type {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} */
-    this._tracks = { audio: null, video: null };
-    this._localStream = localStream || new MediaStream();
+    /** The current socket's peer connection (replaced only after a reconnect) and the tracks to send. */
+    this._link = new PeerLink(localStream || new MediaStream());
+    for (const type of ['remotestream', 'negotiationerror']) {
+      this._link.addEventListener(type, (e) => this._emit(type, /** @type {CustomEvent} */ (e).detail));
+    }
+    this._link.addEventListener('connectionstate', (e) => {
+      const { state } = /** @type {CustomEvent} */ (e).detail;
+      this._emit('connectionstate', { state });
+      // The server's state for this connection is useless now: start over with a fresh socket.
+      if (state === 'failed') this._socket.drop();
+    });
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._resyncTimer = undefined;
     this._lastNextAt = -Infinity;
@@ -111,7 +108,7 @@ export class ProtocolClient extends EventTarget {
   // --- read-only views -------------------------------------------------------------------------
 
   /** @returns {RTCPeerConnection | null} */
-  get pc() { return this._session ? this._session.pc : null; }
+  get pc() { return this._link.pc; }
 
   /** @returns {WebSocket | null} */
   get ws() { return this._socket.ws; }
@@ -119,11 +116,15 @@ export class ProtocolClient extends EventTarget {
   get isOpen() { return this._socket.isOpen; }
 
   /** The offer/answer exchange is done on the current socket. */
-  get negotiated() { return !!(this._session && this._session.negotiated); }
+  get negotiated() { return this._link.negotiated; }
 
-  /** The rules to accept before Start (null: none asked), and whether they were accepted. */
-  get rules() { return this.consent.rules; }
-  get rulesAccepted() { return this.consent.ok; }
+  /** Peer connections created during this visit (1 unless the socket dropped). */
+  get pcCount() { return this._link.count; }
+
+  /** The rules to accept before Start (null: none asked), whether they were accepted, the ban if any. */
+  get rules() { return this.safety.rules; }
+  get rulesAccepted() { return this.safety.accepted; }
+  get banned() { return this.safety.banned; }
 
   /** Date.now() of the next reconnect attempt (0 = none scheduled). */
   get retryAt() { return this._socket.retryAt; }
@@ -172,14 +173,8 @@ export class ProtocolClient extends EventTarget {
    * @param {Preferences | null} preferences
    */
   setPreferences(preferences) {
-    const next = preferences
-      ? {
-        interests: [...(preferences.interests || [])],
-        languages: preferences.languages === 'any' ? 'any' : [...(preferences.languages || [])],
-        strict: !!preferences.strict,
-      }
-      : null;
-    if (JSON.stringify(next) === JSON.stringify(this.preferences)) return;
+    const next = copyPreferences(preferences);
+    if (samePreferences(next, this.preferences)) return;
     this.preferences = next;
     if (this.want && this.state === 'waiting') this._sendIntent('start');
   }
@@ -207,27 +202,18 @@ export class ProtocolClient extends EventTarget {
   /** Accept the rules (default: the current ones); a Start pressed before goes out now. @param {string} [version] */
   acceptRules(version = this.rules ? this.rules.version : undefined) {
     if (!version) return false;
-    this.consent.accepted = version;
-    if (this._socket.send({ type: 'accept_rules', version })) this._flushIntent();
+    if (this.safety.accept(version)) this._flushIntent();
     return true;
   }
 
   /** Report the partner (or the last one, shortly after they left). @param {string} reason @param {string} [note] */
-  report(reason, note) {
-    return this._socket.send(reportMessage(reason, note));
-  }
+  report(reason, note) { return this.safety.report(reason, note); }
 
   /**
    * What to send; applied at once with replaceTrack (no renegotiation) and to later connections.
    * @param {{audio: MediaStreamTrack | null, video: MediaStreamTrack | null}} tracks
    */
-  async setLocalTracks({ audio, video }) {
-    this._tracks = { audio, video };
-    const s = this._session;
-    if (!s) return;
-    await s.setTrack('audio', audio);
-    await s.setTrack('video', video);
-  }
+  setLocalTracks({ audio, video }) { return this._link.setTracks({ audio, video }); }
 
   // --- internals -------------------------------------------------------------------------------
 
@@ -241,19 +227,14 @@ export class ProtocolClient extends EventTarget {
     this._emit('statechange', { state, previous, reason });
   }
 
-  /** @param {'start' | 'next'} type  the message, with the user's preferences when stated */
-  _intent(type) {
-    return this.preferences ? { type, ...this.preferences } : { type };
-  }
-
   /** @param {'start' | 'next'} type */
   _sendIntent(type) {
     // Before the offer/answer exchange (or the rules' acceptance), `_flushIntent` sends `start` later.
-    if (this.negotiated && this.rulesAccepted) this._socket.send(this._intent(type));
+    if (this.negotiated && this.rulesAccepted) this._socket.send(intentMessage(type, this.preferences));
   }
 
   _flushIntent() {
-    if (this.want && this.negotiated && this.rulesAccepted) this._socket.send(this._intent('start'));
+    if (this.want && this.negotiated && this.rulesAccepted) this._socket.send(intentMessage('start', this.preferences));
   }
 
   // If the server refused a start/next/stop (rate limit), what we show may not be what the server
@@ -264,49 +245,22 @@ export class ProtocolClient extends EventTarget {
     this._resyncTimer = setTimeout(() => {
       if (!this.negotiated || !this.rulesAccepted) return;
       if (this.want) {
-        if (this.state !== 'paired') this._socket.send(this._intent('next'));
+        if (this.state !== 'paired') this._socket.send(intentMessage('next', this.preferences));
       } else if (this._socket.send({ type: 'stop' })) {
         this.stopsInFlight += 1;
       }
     }, RESYNC_DELAY_MS);
   }
 
-  /** @param {unknown} iceServers */
+  /** A new peer connection for this socket: send its offer. @param {unknown} iceServers */
   async _startSession(iceServers) {
-    const s = new PeerSession({ iceServers, tracks: this._tracks, stream: this._localStream });
-    this._session = s;
-    this.pcCount += 1;
-    s.addEventListener('remotestream', (e) => this._emit('remotestream', /** @type {CustomEvent} */ (e).detail));
-    s.addEventListener('connectionstate', (e) => {
-      const { state } = /** @type {CustomEvent} */ (e).detail;
-      this._emit('connectionstate', { state });
-      // The server's state for this connection is useless now: start over with a fresh socket.
-      if (state === 'failed') this._socket.drop();
-    });
-
-    let sdp;
-    try {
-      sdp = await s.createOffer();
-    } catch (error) {
-      console.error('Could not create an offer', error);
-      this._emit('negotiationerror', { stage: 'offer', error });
-      return;
-    }
+    const sdp = await this._link.open(iceServers);
     if (sdp !== null) this._socket.send({ type: 'offer', sdp });
   }
 
   /** @param {unknown} sdp */
   async _applyAnswer(sdp) {
-    const s = this._session;
-    if (!s || s.negotiated || typeof sdp !== 'string') return;
-    try {
-      if (!(await s.applyAnswer(sdp))) return;
-    } catch (error) {
-      console.error('Bad answer from the server', error);
-      this._emit('negotiationerror', { stage: 'answer', error });
-      return;
-    }
-    this._flushIntent();
+    if (await this._link.answer(sdp)) this._flushIntent();
   }
 
   _onSocketClosed() {
@@ -319,7 +273,7 @@ export class ProtocolClient extends EventTarget {
   _handle(msg) {
     switch (msg.type) {
       case 'welcome': {
-        if (this._session) return; // already set up on this socket
+        if (this._link.session) return; // already set up on this socket
         this.id = typeof msg.id === 'string' ? msg.id : null;
         this.version = msg.version || null;
         const reconnect = this.everWelcomed;
@@ -328,7 +282,7 @@ export class ProtocolClient extends EventTarget {
         this.stopsInFlight = 0;
         this._socket.markHealthy();
         this._emit('welcome', { id: this.id, version: this.version, reconnect });
-        this._setRules(msg.rules);
+        this._readSafety(msg);
         if (this.want) this._setState('waiting', 'welcome');
         this._startSession(msg.iceServers);
         break;
@@ -378,23 +332,17 @@ export class ProtocolClient extends EventTarget {
         }
         break;
       case 'error':
-        if (msg.code === 'banned') this._banned(banOf(msg));
-        else if (msg.code === 'rules_changed') this._setRules(msg.rules);
+        this._readSafety(msg); // banned, rules_changed
         this._handleError(String(msg.code || ''), String(msg.message || ''));
         break;
-      default: {
-        const event = safetyEvent(msg); // 'reported', 'moderation'
-        if (event) this._emit(...event);
-        else console.debug('Ignoring unknown message', msg.type);
-      }
+      default:
+        if (!this._readSafety(msg)) console.debug('Ignoring unknown message', msg.type); // reported, moderation
     }
   }
 
   /** The socket is gone: so are its peer connection and what we knew through it. */
   _dropSession() {
-    const s = this._session;
-    this._session = null;
-    if (s) s.close();
+    this._link.close();
     this.stopsInFlight = 0;
     this.partner = null;
     this.common = [];
@@ -402,21 +350,18 @@ export class ProtocolClient extends EventTarget {
     this._emit('online', { count: null });
   }
 
-  /** @param {unknown} raw  `welcome`'s (or `rules_changed`'s) rules; a version agreed earlier this visit is accepted again */
-  _setRules(raw) {
-    const rules = this.consent.update(raw);
-    if (rules && this.consent.ok) this._socket.send({ type: 'accept_rules', version: rules.version });
-    if (rules) this._emit('rules', { ...rules, accepted: this.consent.ok });
-  }
-
-  /** Banned: stop here; reconnecting would only be refused again. @param {{until: string, reason: string}} ban */
-  _banned(ban) {
-    this.banned = ban;
-    this.want = false;
-    this._socket.close();
-    this._dropSession();
-    if (this.state !== 'idle') this._setState('idle', 'banned');
-    this._emit('banned', { ...ban });
+  /** Emit what `msg` means for the rules, reports or a ban; false if nothing. @param {Record<string, any>} msg */
+  _readSafety(msg) {
+    const event = this.safety.read(msg);
+    if (!event) return false;
+    if (event[0] === 'banned') { // stop here: reconnecting would only be refused again
+      this.want = false;
+      this._socket.close();
+      this._dropSession();
+      if (this.state !== 'idle') this._setState('idle', 'banned');
+    }
+    this._emit(...event);
+    return true;
   }
 
   /**
