@@ -140,6 +140,11 @@ def test_the_page_speaks_the_browsers_language(users, locale, catalog, lang):
     user.wait_js("(t) => window.sfu.online && document.querySelector('#online').textContent === "
                  "t.replace('{count}', window.sfu.online.toLocaleString(document.documentElement.lang))",
                  catalog["online.count"])
+    # the service's rules come first, their dialog in the same language
+    user.page.wait_for_selector("#rules-dialog[open]", state="visible")
+    assert text(user, "#rules-title") == catalog["moderation.rules.title"]
+    assert text(user, "#rules-accept") == catalog["moderation.rules.accept"]
+    user.accept_rules()
     # texts set later by the scripts are in the same language
     user.page.click("#start")
     user.wait_js("(t) => document.querySelector('#overlay-title').textContent === t", catalog["overlay.looking_title"])
