@@ -19,7 +19,7 @@ from browser_helpers import WAIT_MS  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 #: The modules another UI would take: none of them may touch the page.
-LIBRARY = ("protocol.js", "peer.js", "signaling.js", "safety.js")
+LIBRARY = ("protocol.js", "peer.js", "signaling.js", "safety.js", "intent.js")
 
 #: Two ProtocolClients in one tab, every event they emit logged on window.events.
 SETUP = """async () => {
