@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from sfu.config import Config
+from sfu.headless.client import ClientError
 from sfu.media.addresses import announce, candidate_addresses
 
 ANSWER = "\r\n".join(
@@ -85,7 +86,7 @@ async def test_media_ports_stay_in_range_and_the_range_is_a_limit(server, make_c
     assert ports == {LOW, HIGH}
 
     third = await make_client(3, connect=False)
-    with pytest.raises(Exception):
+    with pytest.raises(ClientError):
         await third.connect(timeout=3)
     assert third.messages("error")[0]["code"] == "server_full"
     # The two already connected are unaffected.

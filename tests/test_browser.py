@@ -22,7 +22,6 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
 from browser_helpers import WAIT_MS, User  # noqa: E402
-
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------

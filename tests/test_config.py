@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sfu.config import Config, IceServer
-from sfu.config import ConfigError, all_settings, load, render_toml
 from sfu.cli import build_parser
+from sfu.config import Config, ConfigError, IceServer, all_settings, load, render_toml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -16,8 +16,8 @@ import logging
 import os
 import re
 import threading
-import traceback
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 

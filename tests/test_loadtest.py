@@ -11,6 +11,7 @@ import time
 
 import av
 import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from sfu.headless.stamp import Stamp, read_frame
 from sfu.loadtest.cli import is_loopback_target
@@ -108,7 +109,7 @@ async def test_replay_track_stops() -> None:
     pending = asyncio.ensure_future(track.recv())
     await asyncio.sleep(0)
     track.stop()
-    with pytest.raises(Exception):
+    with pytest.raises(MediaStreamError):
         await asyncio.wait_for(pending, 5)
 
 

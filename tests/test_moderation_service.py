@@ -130,7 +130,7 @@ async def test_detections_strike_and_ban_with_escalating_durations(service, cloc
     service.on_ban(bans.append)
     offender = person(7, "net-7")
     durations = []
-    for round_ in range(4):
+    for _round in range(4):
         for n in range(3):
             outcome = await service.automatic_detection(offender, {"MALE_GENITALIA_EXPOSED": 0.9},
                                                         [picture(GREEN, clock.now)])

@@ -112,7 +112,7 @@ async def test_sigterm_drains_clients_and_exits_in_bounds(processes: list[Proces
     print(f"\nSIGTERM to exit: {took:.2f} s (drain timeout {drain} s), exit code {rc}")
     assert "Traceback" not in log
     lines = log.splitlines()
-    assert all(line.startswith("{") for line in lines), [l for l in lines if not l.startswith("{")][:3]
+    assert all(line.startswith("{") for line in lines), [line for line in lines if not line.startswith("{")][:3]
     # client addresses are hashed; only the server's own start-up lines name its addresses
     assert not [line for line in lines if "127.0.0.1" in line and '"listening"' not in line and "media on" not in line]
     assert not [line for line in lines if "v=0" in line or "a=fingerprint" in line]  # no SDP

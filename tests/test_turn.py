@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from sfu.cli import _load as load_config, build_parser, main
+from sfu.cli import _load as load_config
+from sfu.cli import build_parser, main
 from sfu.config import Config, IceServer
 from sfu.turn import IceServerIssuer, rest_credentials
 
