@@ -1,0 +1,75 @@
+"""Between Python values and what the scripts store and return."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import cast
+
+from ..events import BASES, Event, Idle, Paired, PartnerLeft, Waiting
+from ..preferences import NO_PREFERENCES, Preferences
+from .keys import SEP
+from .protocol import CAUSES, Delivery
+
+
+def text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def number(now: float) -> str:
+    """A time as the scripts read it: exactly the same double."""
+    value = float(now)
+    if not math.isfinite(value):
+        raise ValueError(f"time must be finite, not {now!r}")
+    return repr(value)
+
+
+def encode_preferences(prefs: Preferences) -> tuple[str, str, str]:
+    for item in prefs.interests + prefs.languages:
+        if not item or SEP in item:
+            raise ValueError(f"not a normalised interest or language: {item!r:.60}")
+    return SEP.join(prefs.interests), SEP.join(prefs.languages), "1" if prefs.strict else "0"
+
+
+def decode_preferences(interests: object, languages: object, strict: object) -> Preferences:
+    prefs = Preferences(_split(interests), _split(languages), strict is not None and text(strict) == "1")
+    return NO_PREFERENCES if prefs == NO_PREFERENCES else prefs
+
+
+def _split(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    joined = text(value)
+    return tuple(joined.split(SEP)) if joined else ()
+
+
+def decode_event(kind: object, a: object, b: object, common: object, basis: object) -> Event:
+    name = text(kind)
+    if name == "paired":
+        found = text(basis)
+        if found not in BASES:
+            raise ValueError(f"unknown basis {found!r}")
+        return Paired(text(a), text(b), tuple(sorted(_split(common))), found)
+    if name == "waiting":
+        return Waiting(text(a))
+    if name == "partner_left":
+        return PartnerLeft(text(a))
+    if name == "idle":
+        return Idle(text(a))
+    raise ValueError(f"unknown event {name!r}")
+
+
+def decode_reply(reply: Sequence[object]) -> tuple[int, int, list[Event]]:
+    """A script's ``{op number, candidates read, events...}``."""
+    op, reads, *rows = reply
+    return int(cast(int, op)), int(cast(int, reads)), [decode_event(*cast(Sequence[object], row)) for row in rows]
+
+
+def decode_delivery(fields: Mapping[object, object]) -> Delivery:
+    """One inbox stream entry."""
+    f = {text(k): v for k, v in fields.items()}
+    cause = text(f["op"])
+    if cause not in CAUSES:
+        raise ValueError(f"unknown cause {cause!r}")
+    event = decode_event(f["e"], f["a"], f["b"], f["c"], f["k"])
+    return Delivery(event, float(text(f["t"])), int(text(f["n"])), int(text(f["i"])), cause)

@@ -1,0 +1,89 @@
+"""A process's inbox: the events of the participants it serves, read in order and acknowledged.
+
+The inbox is a Redis stream (``inbox:<process>``) that the pairing scripts append to. One reader per
+process: it reads with ``XREAD`` (blocking up to ``block`` seconds), hands each entry to the sink in
+order, and then trims what it has handled (``XTRIM MINID``), so entries stay until acknowledged. If
+Redis goes away the reader logs once, waits and resumes after the last entry it handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .codec import decode_delivery, text
+from .keys import Keys, ProcessId
+from .protocol import EventSink
+
+log = logging.getLogger(__name__)
+
+
+def after(entry_id: str) -> str:
+    """The smallest stream id after ``entry_id``."""
+    ms, seq = entry_id.split("-")
+    return f"{ms}-{int(seq) + 1}"
+
+
+class EventFeed:
+    def __init__(
+        self,
+        redis: Redis,
+        process: ProcessId,
+        sink: EventSink,
+        *,
+        keys: Keys | None = None,
+        block: float = 1.0,
+        batch: int = 500,
+        retry_every: float = 0.5,
+    ) -> None:
+        self.redis = redis
+        self.sink = sink
+        self.stream = (keys or Keys()).inbox(process)
+        self.block_ms = max(1, int(block * 1000))
+        self.batch = batch
+        self.retry_every = retry_every
+        #: The id of the last entry handed to the sink ("0": none yet).
+        self.last_id = "0"
+        self.delivered = 0
+        self.connected = True
+
+    async def run(self) -> None:
+        """Read until cancelled."""
+        while True:
+            try:
+                await self.poll(self.block_ms)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                if self.connected:
+                    log.warning("pairing inbox: Redis unreachable (%s); retrying", error,
+                                extra={"event": "pairing_inbox_down"})
+                    self.connected = False
+                await asyncio.sleep(self.retry_every)
+
+    async def poll(self, block_ms: int | None = None) -> int:
+        """One read: hand what arrived (waiting up to ``block_ms``, or not at all) to the sink,
+        acknowledge it, and return how many entries there were."""
+        reply = await self.redis.xread({self.stream: self.last_id}, count=self.batch, block=block_ms)
+        if not self.connected:
+            log.info("pairing inbox: Redis reachable again", extra={"event": "pairing_inbox_up"})
+            self.connected = True
+        count = 0
+        for _stream, entries in cast(list, reply or []):
+            for entry_id, fields in entries:
+                self.last_id = text(entry_id)
+                count += 1
+                try:
+                    delivery = decode_delivery(fields)
+                except (KeyError, ValueError) as error:
+                    log.error("pairing inbox: unreadable entry %s skipped: %s", self.last_id, error,
+                              extra={"event": "pairing_inbox_bad_entry"})
+                    continue
+                self.sink(delivery)
+        if count:
+            self.delivered += count
+            await self.redis.xtrim(self.stream, minid=after(self.last_id))
+        return count
