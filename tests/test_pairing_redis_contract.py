@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from sfu.pairing import Event, Paired, PairingState, Preferences
+from sfu.pairing import Event, Matchmaker, Paired, PairingState, PartnerLeft, Preferences, Waiting
 from sfu.pairing.shared import (
     Delivery,
     EventFeed,
@@ -29,12 +29,16 @@ from sfu.pairing.shared import (
 from .pairing_contract import PairingContract
 from .redis_server import RedisServer, redis_server, unique_prefix  # noqa: F401  (fixture)
 
+SNAPSHOT_LIMIT = 16
+
 
 class SyncPairing:
     """The contract's synchronous interface over an asynchronous :class:`Pairing`.
 
     After each operation it reads the process's inbox and checks that exactly the returned events
-    arrived, in order, numbered as one operation.
+    arrived, in order, numbered as one operation. Queries after an operation read everyone's state
+    and partner from Redis at once (:meth:`RedisMatchmaker.snapshot`, one round trip instead of two
+    per person, with few people) and the counts once; the next operation forgets them.
     """
 
     def __init__(self, runner: asyncio.Runner, pairing: RedisMatchmaker, feed: EventFeed, inbox: list[Delivery]) -> None:
@@ -42,48 +46,67 @@ class SyncPairing:
         self.pairing = pairing
         self.feed = feed
         self.inbox = inbox
+        self.people: dict[str, None] = {}
+        self._snapshot: dict[str, tuple[PairingState, str | None]] | None = None
+        self._counts: PairingCounts | None = None
+        self.last_op = 0
 
-    def _op(self, call: Any) -> list[Event]:
+    def _op(self, call: Any, who: str | None = None) -> list[Event]:
+        if who is not None:
+            self.people[who] = None
+        self._snapshot, self._counts = None, None
         events: list[Event] = self.runner.run(call)
         self.inbox.clear()
         self.runner.run(self.feed.poll())
         assert [d.event for d in self.inbox] == events
-        if events:
-            assert {d.op for d in self.inbox} == {self.pairing.last_op}
-            assert [d.index for d in self.inbox] == list(range(1, len(events) + 1))
+        assert [d.index for d in self.inbox] == list(range(1, len(events) + 1))
+        assert len({d.op for d in self.inbox}) <= 1
+        if self.inbox:
+            assert self.inbox[0].op > self.last_op
+            self.last_op = self.inbox[0].op
         return events
 
     def start(self, who: str, now: float, *, preferences: Preferences | None = None) -> list[Event]:
-        return self._op(self.pairing.start(who, now, preferences=preferences))
+        return self._op(self.pairing.start(who, now, preferences=preferences), who)
 
     def next(self, who: str, now: float, *, preferences: Preferences | None = None) -> list[Event]:
-        return self._op(self.pairing.next(who, now, preferences=preferences))
+        return self._op(self.pairing.next(who, now, preferences=preferences), who)
 
     def stop(self, who: str, now: float) -> list[Event]:
-        return self._op(self.pairing.stop(who, now))
+        return self._op(self.pairing.stop(who, now), who)
 
     def leave(self, who: str, now: float) -> list[Event]:
-        return self._op(self.pairing.leave(who, now))
+        return self._op(self.pairing.leave(who, now), who)
 
     def expire(self, now: float) -> list[Event]:
         return self._op(self.pairing.expire(now))
 
+    def _person(self, who: str) -> tuple[PairingState, str | None]:
+        if len(self.people) > SNAPSHOT_LIMIT:  # long runs with many people ask about one at a time
+            return self.runner.run(self.pairing.snapshot([who]))[who]
+        if self._snapshot is None or who not in self._snapshot:
+            self.people[who] = None
+            self._snapshot = self.runner.run(self.pairing.snapshot(list(self.people)))
+        return self._snapshot[who]
+
     def state(self, who: str) -> PairingState:
-        return self.runner.run(self.pairing.state(who))
+        return self._person(who)[0]
 
     def partner_of(self, who: str) -> str | None:
-        return self.runner.run(self.pairing.partner_of(who))
+        return self._person(who)[1]
 
-    def _counts(self) -> PairingCounts:
-        return self.runner.run(self.pairing.counts())
+    def counts(self) -> PairingCounts:
+        if self._counts is None:
+            self._counts = self.runner.run(self.pairing.counts())
+        return self._counts
 
     @property
     def waiting_count(self) -> int:
-        return self._counts().waiting
+        return self.counts().waiting
 
     @property
     def paired_count(self) -> int:
-        return self._counts().paired
+        return self.counts().paired
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +140,31 @@ class TestRedisMatchmaker(PairingContract):
 
 
 def test_both_matchmakers_offer_one_interface(runner: asyncio.Runner, client: Redis) -> None:
-    from sfu.pairing import Matchmaker
-
     shared = RedisMatchmaker(client, ProcessId("node", "0"), keys=Keys(unique_prefix()))
-    assert isinstance(LocalPairing(Matchmaker()), Pairing)
-    assert isinstance(shared, Pairing)
-    events = runner.run(shared.start("a", 0.0))
-    assert runner.run(shared.start("b", 0.0)) == [Paired("b", "a", (), "any")] and events
+    local = LocalPairing(Matchmaker())
+    for pairing in (shared, local):
+        assert isinstance(pairing, Pairing)
+        assert runner.run(pairing.start("a", 0.0, preferences=Preferences(("chess",), ("en",)))) == [Waiting("a")]
+        assert runner.run(pairing.start("b", 0.0, preferences=Preferences(("chess",)))) == [
+            Paired("b", "a", ("chess",), "interest")
+        ]
+        assert runner.run(pairing.state("a")) is PairingState.PAIRED
+        assert runner.run(pairing.partner_of("a")) == "b"
+        assert runner.run(pairing.preferences_of("a")) == Preferences(("chess",), ("en",))
+        assert runner.run(pairing.preferences_of("nobody")) == Preferences()
+        counts = runner.run(pairing.counts())
+        assert (counts.waiting, counts.paired, counts.pairs_made) == (0, 2, 1)
+        assert counts.pairs_by_basis == {"interest": 1, "language": 0, "any": 0}
+        assert runner.run(pairing.leave("a", 1.0)) == [PartnerLeft("b"), Waiting("b")]
+        assert runner.run(pairing.state("a")) is PairingState.IDLE
+        assert runner.run(pairing.preferences_of("a")) == Preferences()
+
+
+def test_the_in_memory_adapter_delivers_every_event_in_order(runner: asyncio.Runner) -> None:
+    inbox: list[Delivery] = []
+    local = LocalPairing(Matchmaker(rematch_cooldown=1.0), inbox.append)
+    runner.run(local.start("a", 0.0))
+    runner.run(local.start("b", 0.5))
+    events = runner.run(local.next("a", 1.0))
+    assert [d.event for d in inbox] == [Waiting("a"), Paired("b", "a"), *events]
+    assert [(d.op, d.index, d.cause, d.at) for d in inbox[2:]] == [(3, i, "next", 1.0) for i in range(1, 4)]

@@ -11,6 +11,7 @@ matchmaker offers (:class:`Pairing`), with the in-memory one behind it (:class:`
 No media, no HTTP: only the ``redis`` package's asyncio client.
 """
 
+from .codec import Outcome
 from .connect import connect
 from .feed import EventFeed
 from .keys import Keys, ProcessId
@@ -34,6 +35,7 @@ __all__ = [
     "Keys",
     "LocalPairing",
     "NotOwner",
+    "Outcome",
     "Pairing",
     "PairingCounts",
     "PairingRules",

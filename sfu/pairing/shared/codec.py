@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from ..events import BASES, Event, Idle, Paired, PartnerLeft, Waiting
@@ -59,10 +60,26 @@ def decode_event(kind: object, a: object, b: object, common: object, basis: obje
     raise ValueError(f"unknown event {name!r}")
 
 
-def decode_reply(reply: Sequence[object]) -> tuple[int, int, list[Event]]:
-    """A script's ``{op number, candidates read, events...}``."""
-    op, reads, *rows = reply
-    return int(cast(int, op)), int(cast(int, reads)), [decode_event(*cast(Sequence[object], row)) for row in rows]
+@dataclass(frozen=True)
+class Outcome:
+    """What one operation did."""
+
+    #: Its number: operations were applied to the pool in the order of their numbers.
+    op: int
+    #: The time it acted at: the caller's ``now``, or the pool's clock if a little ahead.
+    at: float
+    events: list[Event]
+    #: Waiting people looked at while searching.
+    reads: int = 0
+    #: How far the caller's clock was behind the pool's (0 when it was not).
+    skew: float = 0.0
+
+
+def decode_reply(reply: Sequence[object]) -> Outcome:
+    """A script's ``{op number, candidates read, now, skew, events...}``."""
+    op, reads, at, skew, *rows = reply
+    events = [decode_event(*cast(Sequence[object], row)) for row in rows]
+    return Outcome(int(cast(int, op)), float(text(at)), events, int(cast(int, reads)), float(text(skew)))
 
 
 def decode_delivery(fields: Mapping[object, object]) -> Delivery:

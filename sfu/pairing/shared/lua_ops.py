@@ -23,6 +23,9 @@ then their records, the process's inbox and its entry.
 from .lua_pool import POOL
 from .lua_search import SEARCH
 
+#: Seconds a caller's clock may be behind the pool's before its own time is used (see :mod:`.lua_pool`).
+MAX_SKEW = 0.5
+
 _OWNERSHIP = r"""
 local function done(reply)
   redis.call('SET', P .. 'req:' .. REQUEST, cjson.encode(reply), 'EX', 60)
@@ -202,7 +205,14 @@ return 1
 _REPLAY = r"""
 local replay = redis.call('GET', P .. 'req:' .. REQUEST)
 if replay then return cjson.decode(replay) end
-"""
+local latest = redis.call('GET', P .. 'clock')
+if latest and tonumber(latest) > NOW then
+  SKEW = tonumber(latest) - NOW
+  if SKEW <= %(max_skew)r then NOW, NOW_TEXT = tonumber(latest), latest end
+else
+  redis.call('SET', P .. 'clock', NOW_TEXT)
+end
+""" % {"max_skew": MAX_SKEW}
 
 _LIBRARY = POOL + SEARCH + _OWNERSHIP + _REPLAY
 

@@ -18,6 +18,10 @@ Keys (all under the prefix ``P``):
 - ``owned:<process>`` set, ``inbox:<process>`` stream: see :mod:`.lua_ops`.
 
 Numbers are stored with 17 significant digits, so times read back are exactly the times written.
+
+The pool's time never goes back: ``clock`` holds the latest ``now`` any operation used, and a caller
+whose ``now`` is behind it by at most ``MAX_SKEW`` seconds (clocks of machines a little apart) acts
+at that time instead. Further behind, the caller's time is used as given and the skew reported.
 """
 
 POOL = r"""
@@ -37,6 +41,7 @@ local REQUEST = ARGV[12]
 local SEP = '\31'
 local INF = math.huge
 local READS = 0
+local SKEW = 0
 
 local function fmt(x) return string.format('%.17g', x) end
 

@@ -6,8 +6,10 @@ then by language (longest waiting), then anyone (a random choice: the whole open
 small, else ``SCAN_LIMIT`` random draws); at most ``BUCKET_SCAN`` people read per queue.
 
 Events are recorded with their owners' processes as they happen; :func:`finish` numbers the
-operation (``ops`` counter), appends each event to the inbox stream of every process serving one of
-the people it concerns, and returns ``{op number, candidates read, {kind, a, b, common, basis}...}``.
+operation (``ops`` counter: every operation gets the next number, so numbers give the order in which
+the pool applied them), appends each event to the inbox stream of every process serving one of the
+people it concerns, and returns ``{op number, candidates read, now, clock skew, {kind, a, b, common,
+basis}...}``.
 ``common`` is returned unsorted (Lua compares strings by locale): the reader sorts it.
 """
 
@@ -28,10 +30,8 @@ local function emit(kind, a, b, common, basis)
 end
 
 local function finish(op)
-  local out = {0, READS}
-  if #EVENTS == 0 then return out end
   local n = redis.call('INCR', P .. 'ops')
-  out[1] = n
+  local out = {n, READS, NOW_TEXT, fmt(SKEW)}
   for i, e in ipairs(EVENTS) do
     for _, process in ipairs(e[6]) do
       redis.call('XADD', P .. 'inbox:' .. process, 'MAXLEN', '~', MAXLEN, '*',

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Literal, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -31,8 +33,9 @@ from ..events import BASES, Basis, Event
 from ..matchmaker import BUCKET_SCAN, SCAN_LIMIT, PairingState
 from ..preferences import NO_PREFERENCES, Preferences
 from . import lua_ops
-from .codec import decode_preferences, decode_reply, encode_preferences, number, text
+from .codec import Outcome, decode_preferences, decode_reply, encode_preferences, number, text
 from .keys import Keys, ProcessId, check_name
+from .lua_ops import MAX_SKEW
 from .protocol import NotOwner, PairingCounts, PairingUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 INBOX_LIMIT = 100_000
 
 T = TypeVar("T")
+
+Operation = Literal["start", "next", "stop", "leave", "expire"]
 
 _STATES = {"i": PairingState.IDLE, "w": PairingState.WAITING, "p": PairingState.PAIRED}
 
@@ -88,35 +93,43 @@ class RedisMatchmaker:
         }
         #: Waiting people looked at while searching, by this process's calls.
         self.candidates_read = 0
-        #: The number of the last operation that caused events (0 before any).
-        self.last_op = 0
+        self._skew_warned = -math.inf
 
     # -- operations ------------------------------------------------------------------------------
     async def start(self, who: str, now: float, *, preferences: Preferences | None = None) -> list[Event]:
-        return await self._run("start", now, check_name("participant id", who), *_preference_args(preferences))
+        return (await self.operate("start", now, who, preferences)).events
 
     async def next(self, who: str, now: float, *, preferences: Preferences | None = None) -> list[Event]:
-        return await self._run("next", now, check_name("participant id", who), *_preference_args(preferences))
+        return (await self.operate("next", now, who, preferences)).events
 
     async def stop(self, who: str, now: float) -> list[Event]:
-        return await self._run("stop", now, check_name("participant id", who))
+        return (await self.operate("stop", now, who)).events
 
     async def leave(self, who: str, now: float) -> list[Event]:
-        return await self._run("leave", now, check_name("participant id", who))
+        return (await self.operate("leave", now, who)).events
 
     async def expire(self, now: float) -> list[Event]:
-        return await self._run("expire", now)
+        return (await self.operate("expire", now)).events
 
-    async def sweep(self, now: float) -> tuple[list[Event], dict[str, int]]:
+    async def operate(
+        self, op: Operation, now: float, who: str | None = None, preferences: Preferences | None = None
+    ) -> Outcome:
+        """One operation, with its number and the time it acted at (the methods above return its events)."""
+        extra: tuple[str, ...] = ()
+        if op != "expire":
+            extra = (check_name("participant id", who),)
+            if op in ("start", "next"):
+                extra += _preference_args(preferences)
+        return self._outcome(await self._call(op, now, *extra))
+
+    async def sweep(self, now: float) -> tuple[Outcome, dict[str, int]]:
         """Remove the people of every process whose heartbeat stopped (see :mod:`.registry`).
 
-        Returns the events (partners told and re-queued) and, per process swept, how many people it had.
+        Returns the outcome (partners told and re-queued) and, per process swept, how many people it had.
         """
-        reply = await self._call("sweep", now)
-        result, swept = cast(Sequence[Sequence[object]], reply)
-        events = self._events(result)
+        result, swept = cast(Sequence[Sequence[object]], await self._call("sweep", now))
         names = [text(x) for x in swept[0::2]]
-        return events, dict(zip(names, (int(cast(int, n)) for n in swept[1::2])))
+        return self._outcome(result), dict(zip(names, (int(cast(int, n)) for n in swept[1::2])))
 
     # -- queries ---------------------------------------------------------------------------------
     async def state(self, who: str) -> PairingState:
@@ -130,6 +143,17 @@ class RedisMatchmaker:
     async def preferences_of(self, who: str) -> Preferences:
         values = await self._query(self.redis.hmget(self.keys.participant(who), ["i", "l", "s"]))
         return NO_PREFERENCES if values[0] is None else decode_preferences(*values)
+
+    async def snapshot(self, people: Sequence[str]) -> dict[str, tuple[PairingState, str | None]]:
+        """State and partner of each of ``people``, read at one instant (one round trip)."""
+        pipe: Pipeline = self.redis.pipeline(transaction=True)
+        for who in people:
+            pipe.hmget(self.keys.participant(who), ["st", "pa"])
+        rows = await self._query(pipe.execute())
+        return {
+            who: (PairingState.IDLE if st is None else _STATES[text(st)], None if pa is None else text(pa))
+            for who, (st, pa) in zip(people, rows)
+        }
 
     async def owner_of(self, who: str) -> str | None:
         value = await self._query(self.redis.hget(self.keys.participant(who), "o"))
@@ -146,15 +170,16 @@ class RedisMatchmaker:
         return PairingCounts(int(waiting), int(paired), values.get("pairs", 0), by_basis)
 
     # -- calls -----------------------------------------------------------------------------------
-    async def _run(self, name: str, now: float, *extra: str) -> list[Event]:
-        return self._events(cast(Sequence[object], await self._call(name, now, *extra)))
-
-    def _events(self, reply: Sequence[object]) -> list[Event]:
-        op, reads, events = decode_reply(reply)
-        self.candidates_read += reads
-        if op:
-            self.last_op = op
-        return events
+    def _outcome(self, reply: object) -> Outcome:
+        outcome = decode_reply(cast(Sequence[object], reply))
+        self.candidates_read += outcome.reads
+        if outcome.skew > MAX_SKEW and time.monotonic() - self._skew_warned > 60.0:
+            self._skew_warned = time.monotonic()
+            log.warning(
+                "this machine's clock is %.3f s behind the pairing pool's: keep the clocks in sync (NTP)", outcome.skew,
+                extra={"event": "pairing_clock_skew", "skew": outcome.skew},
+            )
+        return outcome
 
     async def _call(self, name: str, now: float, *extra: str) -> object:
         rules = self.rules

@@ -91,7 +91,7 @@ class ProcessRegistry:
 
     async def sweep(self) -> dict[str, int]:
         """Sweep the processes that stopped beating; per process swept, how many people it had."""
-        _events, swept = await self.matchmaker.sweep(self.clock())
+        _outcome, swept = await self.matchmaker.sweep(self.clock())
         for process, people in swept.items():
             log.warning("process %s stopped: %d participant(s) removed from the pool", process, people,
                         extra={"event": "process_swept", "process": process, "participants": people})
