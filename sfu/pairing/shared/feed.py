@@ -23,6 +23,12 @@ from .protocol import EventSink
 log = logging.getLogger(__name__)
 
 
+def cancelling() -> bool:
+    """The current task was asked to stop (a library may have turned that into another error)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def after(entry_id: str) -> str:
     """The smallest stream id after ``entry_id``."""
     ms, seq = entry_id.split("-")
@@ -51,18 +57,26 @@ class EventFeed:
         self.last_id = "0"
         self.delivered = 0
         self.connected = True
+        self.stopping = False
 
     async def run(self) -> None:
-        """Read until cancelled."""
-        while True:
+        """Read until :meth:`stop` (or cancelled)."""
+        self.stopping = False
+        while not self.stopping:
             try:
                 await self.poll(self.block_ms)
             except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
                 if self.connected:
                     log.warning("pairing inbox: Redis unreachable (%s); retrying", error,
                                 extra={"event": "pairing_inbox_down"})
                     self.connected = False
                 await asyncio.sleep(self.retry_every)
+
+    def stop(self) -> None:
+        """Make :meth:`run` return after the read under way (at most ``block`` seconds)."""
+        self.stopping = True
 
     async def poll(self, block_ms: int | None = None) -> int:
         """One read: hand what arrived (waiting up to ``block_ms``, or not at all) to the sink,

@@ -28,6 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import lua_ops
 from .codec import text
+from .feed import cancelling
 from .keys import Keys, ProcessId
 from .protocol import PairingUnavailable
 from .redis_matchmaker import RedisMatchmaker, unavailable
@@ -68,6 +69,7 @@ class ProcessRegistry:
         self.info = info
         self.generation: str | None = None
         self.reachable = True
+        self.stopping = False
         self._heartbeat: AsyncScript = self.redis.register_script(lua_ops.HEARTBEAT)
         self._retire: AsyncScript = self.redis.register_script(lua_ops.RETIRE)
 
@@ -94,7 +96,7 @@ class ProcessRegistry:
         _outcome, swept = await self.matchmaker.sweep(self.clock())
         for process, people in swept.items():
             log.warning("process %s stopped: %d participant(s) removed from the pool", process, people,
-                        extra={"event": "process_swept", "process": process, "participants": people})
+                        extra={"event": "process_swept", "node_process": process, "participants": people})
         return swept
 
     async def retire(self) -> None:
@@ -105,9 +107,14 @@ class ProcessRegistry:
             raise unavailable(error) from error
         await self.sweep()
 
+    def stop(self) -> None:
+        """Make :meth:`run` return after the round under way."""
+        self.stopping = True
+
     async def run(self) -> None:
-        """Beat and sweep every ``interval`` seconds until cancelled."""
-        while True:
+        """Beat and sweep every ``interval`` seconds until :meth:`stop` (or cancelled)."""
+        self.stopping = False
+        while not self.stopping:
             try:
                 heartbeat = await self.beat()
                 if heartbeat.lost is not None:
@@ -120,6 +127,8 @@ class ProcessRegistry:
                     log.info("pairing pool: Redis reachable again", extra={"event": "pairing_pool_up"})
                     self.reachable = True
             except PairingUnavailable as error:
+                if cancelling():
+                    raise asyncio.CancelledError from error
                 if self.reachable:
                     log.warning("pairing pool: %s", error, extra={"event": "pairing_pool_down"})
                     self.reachable = False
