@@ -9,7 +9,7 @@ from typing import cast
 
 from ..events import BASES, Event, Idle, Paired, PartnerLeft, Waiting
 from ..preferences import NO_PREFERENCES, Preferences
-from .keys import SEP
+from .keys import GROUP, RECORD, SEP
 from .protocol import CAUSES, Delivery
 
 
@@ -37,11 +37,11 @@ def decode_preferences(interests: object, languages: object, strict: object) -> 
     return NO_PREFERENCES if prefs == NO_PREFERENCES else prefs
 
 
-def _split(value: object) -> tuple[str, ...]:
+def _split(value: object, separator: str = SEP) -> tuple[str, ...]:
     if value is None:
         return ()
     joined = text(value)
-    return tuple(joined.split(SEP)) if joined else ()
+    return tuple(joined.split(separator)) if joined else ()
 
 
 def decode_event(kind: object, a: object, b: object, common: object, basis: object) -> Event:
@@ -50,7 +50,7 @@ def decode_event(kind: object, a: object, b: object, common: object, basis: obje
         found = text(basis)
         if found not in BASES:
             raise ValueError(f"unknown basis {found!r}")
-        return Paired(text(a), text(b), tuple(sorted(_split(common))), found)
+        return Paired(text(a), text(b), tuple(sorted(_split(common, GROUP))), found)
     if name == "waiting":
         return Waiting(text(a))
     if name == "partner_left":
@@ -82,11 +82,15 @@ def decode_reply(reply: Sequence[object]) -> Outcome:
     return Outcome(int(cast(int, op)), float(text(at)), events, int(cast(int, reads)), float(text(skew)))
 
 
-def decode_delivery(fields: Mapping[object, object]) -> Delivery:
-    """One inbox stream entry."""
-    f = {text(k): v for k, v in fields.items()}
-    cause = text(f["op"])
+def decode_deliveries(fields: Mapping[object, object]) -> list[Delivery]:
+    """One inbox stream entry: the events of one operation for one process."""
+    f = {text(k): text(v) for k, v in fields.items()}
+    cause = f["op"]
     if cause not in CAUSES:
         raise ValueError(f"unknown cause {cause!r}")
-    event = decode_event(f["e"], f["a"], f["b"], f["c"], f["k"])
-    return Delivery(event, float(text(f["t"])), int(text(f["n"])), int(text(f["i"])), cause)
+    at, op = float(f["t"]), int(f["n"])
+    deliveries = []
+    for line in f["ev"].split(RECORD):
+        kind, a, b, basis, index, common = line.split(SEP)
+        deliveries.append(Delivery(decode_event(kind, a, b, common, basis), at, op, int(index), cause))
+    return deliveries

@@ -1,8 +1,9 @@
 """A process's inbox: the events of the participants it serves, read in order and acknowledged.
 
 The inbox is a Redis stream (``inbox:<process>``) that the pairing scripts append to. One reader per
-process: it reads with ``XREAD`` (blocking up to ``block`` seconds), hands each entry to the sink in
-order, and then trims what it has handled (``XTRIM MINID``), so entries stay until acknowledged. If
+process: it reads with ``XREAD`` (blocking up to ``block`` seconds), hands each entry's events to the sink in
+order, and trims what it has handled (``XTRIM MINID``, sent with the next read), so entries stay
+until acknowledged. If
 Redis goes away the reader logs once, waits and resumes after the last entry it handled.
 """
 
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .codec import decode_delivery, text
+from .codec import decode_deliveries, text
 from .keys import Keys, ProcessId
 from .protocol import EventSink
 
@@ -55,6 +56,7 @@ class EventFeed:
         self.retry_every = retry_every
         #: The id of the last entry handed to the sink ("0": none yet).
         self.last_id = "0"
+        self._handled = "0"  # the last entry acknowledged (trimmed)
         self.delivered = 0
         self.connected = True
         self.stopping = False
@@ -81,7 +83,14 @@ class EventFeed:
     async def poll(self, block_ms: int | None = None) -> int:
         """One read: hand what arrived (waiting up to ``block_ms``, or not at all) to the sink,
         acknowledge it, and return how many entries there were."""
-        reply = await self.redis.xread({self.stream: self.last_id}, count=self.batch, block=block_ms)
+        if self._handled == self.last_id:
+            reply = await self.redis.xread({self.stream: self.last_id}, count=self.batch, block=block_ms)
+        else:  # acknowledge what was handled in the same round trip as the next read
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xtrim(self.stream, minid=after(self.last_id))
+            pipe.xread({self.stream: self.last_id}, count=self.batch, block=block_ms)
+            _trimmed, reply = await pipe.execute()
+            self._handled = self.last_id
         if not self.connected:
             log.info("pairing inbox: Redis reachable again", extra={"event": "pairing_inbox_up"})
             self.connected = True
@@ -91,13 +100,12 @@ class EventFeed:
                 self.last_id = text(entry_id)
                 count += 1
                 try:
-                    delivery = decode_delivery(fields)
+                    deliveries = decode_deliveries(fields)
                 except (KeyError, ValueError) as error:
                     log.error("pairing inbox: unreadable entry %s skipped: %s", self.last_id, error,
                               extra={"event": "pairing_inbox_bad_entry"})
                     continue
-                self.sink(delivery)
-        if count:
-            self.delivered += count
-            await self.redis.xtrim(self.stream, minid=after(self.last_id))
+                self.delivered += len(deliveries)
+                for delivery in deliveries:
+                    self.sink(delivery)
         return count

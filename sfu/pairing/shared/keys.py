@@ -9,8 +9,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-#: Joins lists inside one Redis value; normalised interests and ids never contain it.
+#: Separators inside one Redis value (unit, record, group); normalised interests and ids never
+#: contain control characters.
 SEP = "\x1f"
+RECORD = "\x1e"
+GROUP = "\x1d"
 MAX_ID_LENGTH = 200
 
 

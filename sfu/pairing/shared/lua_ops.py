@@ -69,7 +69,7 @@ local function start(r, changed)
   end
   if r.st == 'w' then
     if not changed then
-      emit('waiting', r.who)
+      emit('waiting', r)
       return
     end
     pool_remove(r)
@@ -98,7 +98,7 @@ if changed then save_prefs(r) end
 local partner = load(r.pa)
 unpair(r, partner)
 cooldown_add(r.who, partner.who, NOW + COOLDOWN)
-emit('partner_left', partner.who)
+emit('partner_left', partner)
 enqueue(partner)
 if r.st == 'i' then enqueue(r) end
 return done(finish('next'))
@@ -109,7 +109,7 @@ local WHO = ARGV[13]
 local r = claim(WHO)
 if not r then return not_owner(WHO) end
 detach(r)
-emit('idle', WHO)
+emit('idle', r)
 return done(finish('stop'))
 """
 
@@ -169,7 +169,7 @@ for _, process in ipairs(redis.call('SMEMBERS', P .. 'procs')) do
         local partner = load(r.pa)
         unpair(r, partner)
         if alive(partner.o) then
-          emit('partner_left', partner.who)
+          emit('partner_left', partner)
           enqueue(partner)
         end
       end
@@ -203,9 +203,8 @@ return 1
 """
 
 _REPLAY = r"""
-local replay = redis.call('GET', P .. 'req:' .. REQUEST)
+local replay, latest = unpack(redis.call('MGET', P .. 'req:' .. REQUEST, P .. 'clock'))
 if replay then return cjson.decode(replay) end
-local latest = redis.call('GET', P .. 'clock')
 if latest and tonumber(latest) > NOW then
   SKEW = tonumber(latest) - NOW
   if SKEW <= %(max_skew)r then NOW, NOW_TEXT = tonumber(latest), latest end

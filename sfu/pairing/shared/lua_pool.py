@@ -4,7 +4,7 @@ Every script is this library followed by one operation (:mod:`.lua_ops`), run at
 Keys (all under the prefix ``P``):
 
 - ``p:<who>`` hash: ``o`` owning process, ``st`` state (``i`` idle, ``w`` waiting, ``p`` paired),
-  ``pa`` partner, ``i``/``l`` interests/languages (joined by the byte 0x1f), ``s`` strict (``1``/``0``),
+  ``pa`` partner (empty when none), ``i``/``l`` interests/languages (joined by the byte 0x1f), ``s`` strict (``1``/``0``),
   and while waiting ``since``, ``stage`` (0 interests only, 1 also a language, 2 anyone), ``seq``
   (arrival order);
 - ``waiting``, ``paired``, ``open`` sets: who waits, who is paired, who waits accepting anyone;
@@ -14,7 +14,7 @@ Keys (all under the prefix ``P``):
   the id, so equal times keep arrival order);
 - ``cool:<who>`` hash: other person -> end of their rematch cooldown; ``cools`` sorted set of
   ``a<0x1f>b`` by that end, to end them in order;
-- ``seq``, ``ops`` counters; ``stats`` hash (``pairs``, ``by:<basis>``);
+- ``seq``, ``ops`` counters; ``stats`` hash (``by:<basis>``: pairs made on that basis);
 - ``owned:<process>`` set, ``inbox:<process>`` stream: see :mod:`.lua_ops`.
 
 Numbers are stored with 17 significant digits, so times read back are exactly the times written.
@@ -71,7 +71,7 @@ local function load(who)
   local v = redis.call('HMGET', pkey(who), 'o', 'st', 'pa', 'i', 'l', 's', 'since', 'stage', 'seq')
   if not v[1] then return nil end
   local r = {
-    who = who, o = v[1], st = v[2] or 'i', pa = v[3] or nil,
+    who = who, o = v[1], st = v[2] or 'i', pa = (v[3] and v[3] ~= '') and v[3] or nil,
     since = tonumber(v[7] or '0') or 0, stage = tonumber(v[8] or '0') or 0, seq = tonumber(v[9] or '0') or 0,
   }
   set_prefs(r, v[4] or '', v[5] or '', v[6] or '0')
@@ -121,7 +121,8 @@ local function pool_add(r, since, stage)
   schedule(r)
 end
 
--- Out of every queue; r must describe them as they were admitted (their preferences then).
+-- Out of every queue; r must describe them as they were admitted (their preferences then). Their
+-- record's state is left to the caller, who always sets it next (or deletes the record).
 local function pool_remove(r)
   redis.call('SREM', P .. 'waiting', r.who)
   for _, tag in ipairs(r.interests) do redis.call('ZREM', P .. 'int:' .. tag, r.who) end
@@ -130,8 +131,6 @@ local function pool_remove(r)
   end
   if r.stage >= 2 then redis.call('SREM', P .. 'open', r.who) end
   redis.call('ZREM', P .. 'tl', timeline_member(r))
-  redis.call('HSET', pkey(r.who), 'st', 'i')
-  redis.call('HDEL', pkey(r.who), 'since', 'stage', 'seq')
   r.st = 'i'
 end
 

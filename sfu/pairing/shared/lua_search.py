@@ -5,39 +5,49 @@ common interests (overdue waiters first, then most in common, a shared language,
 then by language (longest waiting), then anyone (a random choice: the whole open pool shuffled when
 small, else ``SCAN_LIMIT`` random draws); at most ``BUCKET_SCAN`` people read per queue.
 
-Events are recorded with their owners' processes as they happen; :func:`finish` numbers the
-operation (``ops`` counter: every operation gets the next number, so numbers give the order in which
-the pool applied them), appends each event to the inbox stream of every process serving one of the
-people it concerns, and returns ``{op number, candidates read, now, clock skew, {kind, a, b, common,
-basis}...}``.
+Events are recorded as they happen; :func:`finish` numbers the operation (``ops`` counter: every
+operation gets the next number, so numbers give the order in which the pool applied them), appends
+one entry to the inbox stream of each process serving someone its events concern (fields ``n`` op
+number, ``t`` time, ``op`` cause, ``ev`` the events for that process, see :func:`finish`), and returns
+``{op number, candidates read, now, clock skew, {kind, a, b, common, basis}...}``.
+
+Separators are the control bytes 0x1d, 0x1e and 0x1f, which ids and normalised interests never hold.
 ``common`` is returned unsorted (Lua compares strings by locale): the reader sorts it.
 """
 
 SEARCH = r"""
 local EVENTS = {}
 
-local function owner(who) return redis.call('HGET', pkey(who), 'o') end
-
+-- An event about a (and b), records of people Redis knows: delivered to their owners' processes.
 local function emit(kind, a, b, common, basis)
-  local targets = {}
-  local oa = owner(a)
-  if oa then targets[1] = oa end
-  if b then
-    local ob = owner(b)
-    if ob and ob ~= oa then targets[#targets + 1] = ob end
-  end
-  EVENTS[#EVENTS + 1] = {kind, a, b or '', common or '', basis or '', targets}
+  EVENTS[#EVENTS + 1] = {kind, a, b, common or '', basis or ''}
 end
 
+-- Each process gets one inbox entry per operation: its events, in order, each with its place among
+-- all the operation's events: "kind US a US b US basis US index US common" joined by RS.
 local function finish(op)
   local n = redis.call('INCR', P .. 'ops')
   local out = {n, READS, NOW_TEXT, fmt(SKEW)}
-  for i, e in ipairs(EVENTS) do
-    for _, process in ipairs(e[6]) do
-      redis.call('XADD', P .. 'inbox:' .. process, 'MAXLEN', '~', MAXLEN, '*',
-        'e', e[1], 'a', e[2], 'b', e[3], 'c', e[4], 'k', e[5], 't', NOW_TEXT, 'n', n, 'i', i, 'op', op)
+  local inboxes, order = {}, {}
+  local function deliver(process, line)
+    if not inboxes[process] then
+      inboxes[process] = {}
+      order[#order + 1] = process
     end
-    out[#out + 1] = {e[1], e[2], e[3], e[4], e[5]}
+    local lines = inboxes[process]
+    lines[#lines + 1] = line
+  end
+  for i, e in ipairs(EVENTS) do
+    local a, b = e[2], e[3]
+    local bwho = b and b.who or ''
+    local line = table.concat({e[1], a.who, bwho, e[5], i, e[4]}, SEP)
+    deliver(a.o, line)
+    if b and b.o ~= a.o then deliver(b.o, line) end
+    out[#out + 1] = {e[1], a.who, bwho, e[4], e[5]}
+  end
+  for _, process in ipairs(order) do
+    redis.call('XADD', P .. 'inbox:' .. process, 'MAXLEN', '~', MAXLEN, '*',
+      'n', n, 't', NOW_TEXT, 'op', op, 'ev', table.concat(inboxes[process], '\30'))
   end
   return out
 end
@@ -156,15 +166,13 @@ local function pair(a, b, basis, common)
   redis.call('HSET', pkey(b.who), 'st', 'p', 'pa', a.who)
   a.st, a.pa, b.st, b.pa = 'p', b.who, 'p', a.who
   redis.call('SADD', P .. 'paired', a.who, b.who)
-  redis.call('HINCRBY', P .. 'stats', 'pairs', 1)
   redis.call('HINCRBY', P .. 'stats', 'by:' .. basis, 1)
-  emit('paired', a.who, b.who, table.concat(common, SEP), basis)
+  emit('paired', a, b, table.concat(common, '\29'), basis)
 end
 
 local function unpair(a, b)
   for _, r in ipairs({a, b}) do
-    redis.call('HSET', pkey(r.who), 'st', 'i')
-    redis.call('HDEL', pkey(r.who), 'pa')
+    redis.call('HSET', pkey(r.who), 'st', 'i', 'pa', '')
     r.st, r.pa = 'i', nil
   end
   redis.call('SREM', P .. 'paired', a.who, b.who)
@@ -179,7 +187,7 @@ local function enqueue(r)
     return
   end
   pool_add(r, NOW, r.stage)
-  emit('waiting', r.who)
+  emit('waiting', r)
 end
 
 -- r stops waiting, or leaves their partner (who is told and re-queued).
@@ -187,10 +195,11 @@ local function detach(r)
   if r.st == 'p' then
     local partner = load(r.pa)
     unpair(r, partner)
-    emit('partner_left', partner.who)
+    emit('partner_left', partner)
     enqueue(partner)
   elseif r.st == 'w' then
     pool_remove(r)
+    redis.call('HSET', pkey(r.who), 'st', 'i')
   end
 end
 """

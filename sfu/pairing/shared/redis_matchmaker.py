@@ -138,7 +138,7 @@ class RedisMatchmaker:
 
     async def partner_of(self, who: str) -> str | None:
         value = await self._query(self.redis.hget(self.keys.participant(who), "pa"))
-        return None if value is None else text(value)
+        return text(value) or None if value is not None else None
 
     async def preferences_of(self, who: str) -> Preferences:
         values = await self._query(self.redis.hmget(self.keys.participant(who), ["i", "l", "s"]))
@@ -151,7 +151,7 @@ class RedisMatchmaker:
             pipe.hmget(self.keys.participant(who), ["st", "pa"])
         rows = await self._query(pipe.execute())
         return {
-            who: (PairingState.IDLE if st is None else _STATES[text(st)], None if pa is None else text(pa))
+            who: (PairingState.IDLE if st is None else _STATES[text(st)], text(pa) or None if pa is not None else None)
             for who, (st, pa) in zip(people, rows)
         }
 
@@ -167,7 +167,7 @@ class RedisMatchmaker:
         waiting, paired, stats = await self._query(pipe.execute())
         values = {text(k): int(text(v)) for k, v in stats.items()}
         by_basis: dict[Basis, int] = {basis: values.get(f"by:{basis}", 0) for basis in BASES}
-        return PairingCounts(int(waiting), int(paired), values.get("pairs", 0), by_basis)
+        return PairingCounts(int(waiting), int(paired), sum(by_basis.values()), by_basis)
 
     # -- calls -----------------------------------------------------------------------------------
     def _outcome(self, reply: object) -> Outcome:
