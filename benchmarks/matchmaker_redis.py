@@ -46,6 +46,7 @@ from sfu.pairing.shared import (  # noqa: E402
     LocalPairing,
     Pairing,
     PairingRules,
+    PairingUnavailable,
     ProcessId,
     RedisMatchmaker,
     connect,
@@ -64,6 +65,7 @@ class Load:
 @dataclass
 class Tally:
     ops: int = 0
+    errors: int = 0
     seconds: float = 0.0
     cpu: float = 0.0
     waits: list[float] = field(default_factory=list)
@@ -100,11 +102,15 @@ class Crowd:
 
     async def call(self, op: str, who: str | None = None) -> None:
         now = time.time()
-        if op == "expire":
-            await self.pairing.expire(now)
-        else:
-            self.looking_since[str(who)] = now
-            await getattr(self.pairing, op)(who, now)
+        try:
+            if op == "expire":
+                await self.pairing.expire(now)
+            else:
+                self.looking_since[str(who)] = now
+                await getattr(self.pairing, op)(who, now)
+        except PairingUnavailable:
+            self.tally.errors += 1
+            return
         self.tally.ops += 1
 
     async def person(self, who: str) -> None:
@@ -185,6 +191,7 @@ def run_shared(url: str, processes: int, load: Load, seconds: float, cooldown: f
     total = Tally(seconds=max(t.seconds for t in tallies))
     for t in tallies:
         total.ops += t.ops
+        total.errors += t.errors
         total.cpu += t.cpu
         total.waits += t.waits
     return total
@@ -237,6 +244,7 @@ def main() -> None:
         Load("light", args.light_people, (0.5 * args.talk, 1.5 * args.talk)),
     ]
     rows = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as directory:
         url, redis = (args.redis_url, None) if args.redis_url else start_redis(directory)
         try:
@@ -253,19 +261,20 @@ def main() -> None:
                 redis.kill()
                 redis.wait()
 
-    print(f"{os.cpu_count()} cores; {args.seconds:.0f} s per run; rematch cooldown {args.cooldown} s; "
+    print(f"{os.cpu_count()} cores, load average {load_before:.1f} → {os.getloadavg()[0]:.1f}; {args.seconds:.0f} s per run; "
+          f"rematch cooldown {args.cooldown} s; "
           f"light load: {args.light_people} people talking ~{args.talk} s")
     print()
     print("| matchmaker | processes | load | people | operations/s | client CPU µs/op | Redis CPU µs/op "
-          "| time to pair p50 / p95 / p99 (ms) | pairings |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| time to pair p50 / p95 / p99 (ms) | pairings | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, processes, load, tally, redis_cpu in rows:
         ops = tally.ops / tally.seconds
         client = 1e6 * tally.cpu / max(1, tally.ops)
         server = "-" if redis_cpu is None else f"{1e6 * redis_cpu / max(1, tally.ops):.0f}"
         waits = " / ".join(f"{1000 * percentile(tally.waits, q):.1f}" for q in (0.5, 0.95, 0.99))
         print(f"| {name} | {processes} | {load.name} | {load.people} | {ops:,.0f} | {client:.0f} | {server} "
-              f"| {waits} | {len(tally.waits):,} |")
+              f"| {waits} | {len(tally.waits):,} | {tally.errors} |")
 
 
 if __name__ == "__main__":

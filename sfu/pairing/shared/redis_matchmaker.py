@@ -176,7 +176,8 @@ class RedisMatchmaker:
         if outcome.skew > MAX_SKEW and time.monotonic() - self._skew_warned > 60.0:
             self._skew_warned = time.monotonic()
             log.warning(
-                "this machine's clock is %.3f s behind the pairing pool's: keep the clocks in sync (NTP)", outcome.skew,
+                "a pairing call acted %.3f s behind the pool's clock: machines' clocks apart (keep them in sync "
+                "with NTP), or calls waiting that long before reaching Redis", outcome.skew,
                 extra={"event": "pairing_clock_skew", "skew": outcome.skew},
             )
         return outcome
