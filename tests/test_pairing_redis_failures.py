@@ -225,3 +225,24 @@ async def test_a_retried_call_is_done_once(redis_server: RedisServer) -> None:  
     assert following.op == first.op + 1  # nothing was done in between
     assert await mm.state("a") is PairingState.WAITING and (await mm.counts()).waiting == 2
     await client.aclose()
+
+
+async def test_a_process_shutting_down_retires_its_people(redis_server: RedisServer) -> None:  # noqa: F811
+    keys = Keys(unique_prefix())
+    client = await connect(redis_server.url)
+    async with live(client, keys, "staying") as staying:
+        leaving = RedisMatchmaker(client, ProcessId("node", "leaving"), keys=keys)
+        registry = ProcessRegistry(leaving, ttl=TTL, interval=INTERVAL)
+        await registry.beat()
+        await staying.mm.start("s", time.time())
+        await leaving.start("l1", time.time())
+        await leaving.start("l2", time.time(), preferences=strict("alone"))
+        assert [d.event for d in await staying.wait_for(2)] == [Waiting("s"), Paired("l1", "s")]
+        await registry.retire()
+        assert [d.event for d in await staying.wait_for(4)][2:] == [PartnerLeft("s"), Waiting("s")]
+        assert staying.inbox[2].cause == "sweep"
+        counts = await staying.mm.counts()
+        assert (counts.waiting, counts.paired) == (1, 0)
+        assert await client.sismember(keys.processes, str(leaving.process)) == 0
+        assert await client.exists(keys.inbox(leaving.process), keys.owned(leaving.process)) == 0
+    await client.aclose()
