@@ -29,7 +29,6 @@ local P = ARGV[1]
 local NOW_TEXT = ARGV[2]
 local NOW = tonumber(NOW_TEXT)
 local ME = ARGV[3]
-math.randomseed(tonumber(ARGV[4]))
 local COOLDOWN = tonumber(ARGV[5])
 local INTEREST_WAIT = tonumber(ARGV[6])
 local LANGUAGE_WAIT = tonumber(ARGV[7])
@@ -42,6 +41,16 @@ local SEP = '\31'
 local INF = math.huge
 local READS = 0
 local SKEW = 0
+
+local SEEDED = false
+-- A random integer in 1..k, from the caller's seed (reproducible runs; seeded only when needed).
+local function random(k)
+  if not SEEDED then
+    math.randomseed(tonumber(ARGV[4]))
+    SEEDED = true
+  end
+  return math.random(k)
+end
 
 local function fmt(x) return string.format('%.17g', x) end
 

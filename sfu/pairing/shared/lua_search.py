@@ -140,7 +140,7 @@ local function anyone(s)
   if redis.call('SCARD', P .. 'open') <= SCAN_LIMIT then
     candidates = redis.call('SMEMBERS', P .. 'open')
     for k = #candidates, 2, -1 do
-      local j = math.random(k)
+      local j = random(k)
       candidates[k], candidates[j] = candidates[j], candidates[k]
     end
   else
