@@ -243,7 +243,7 @@ def main() -> None:
         Load("saturated", args.saturated_people, (0.0, 0.0)),
         Load("light", args.light_people, (0.5 * args.talk, 1.5 * args.talk)),
     ]
-    rows = []
+    rows: list[tuple[str, int, Load, Tally, float | None]] = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as directory:
         url, redis = (args.redis_url, None) if args.redis_url else start_redis(directory)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
+from typing import Any
 
 from sfu.pairing import Event, Paired, PairingState, Preferences
 from sfu.pairing.matchmaker import SCAN_LIMIT
@@ -33,7 +34,7 @@ PROCESSES = 3
 PEOPLE_PER_PROCESS = 10
 OPERATIONS = 500
 OPS = ["start", "start", "next", "next", "stop", "leave", "expire", "expire"]
-RULES = {"rematch_cooldown": 0.2, "interest_wait": 0.1, "language_wait": 0.15}
+RULES: dict[str, Any] = {"rematch_cooldown": 0.2, "interest_wait": 0.1, "language_wait": 0.15}
 
 
 @dataclass(frozen=True)

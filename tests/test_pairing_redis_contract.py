@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from sfu.pairing import Event, Matchmaker, Paired, PairingState, PartnerLeft, Preferences, Waiting
@@ -26,7 +28,7 @@ from sfu.pairing.shared import (
     connect,
 )
 
-from .pairing_contract import PairingContract
+from .pairing_contract import PairingContract, config_strategy, operation_strategy
 from .redis_server import RedisServer, redis_server, unique_prefix  # noqa: F401  (fixture)
 
 SNAPSHOT_LIMIT = 16
@@ -123,6 +125,17 @@ def client(runner: asyncio.Runner, redis_server: RedisServer) -> Iterator[Redis]
 
 
 class TestRedisMatchmaker(PairingContract):
+    # The same property as the contract's, declared again so that Hypothesis sees a test of this
+    # class's own (one @given test run from two classes fails its differing_executors check).
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(config=config_strategy, seed=st.integers(0, 2**16), operations=st.lists(operation_strategy, max_size=60))
+    def test_random_operations_follow_the_rules(
+        self, make_matchmaker: Callable[..., Any], config: dict, seed: int, operations: list
+    ) -> None:
+        PairingContract.test_random_operations_follow_the_rules.hypothesis.inner_test(  # type: ignore[attr-defined]
+            self, make_matchmaker, config, seed, operations
+        )
+
     @pytest.fixture
     def make_matchmaker(self, runner: asyncio.Runner, client: Redis) -> Callable[..., Any]:
         def make(

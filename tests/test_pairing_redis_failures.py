@@ -119,7 +119,7 @@ async def test_a_killed_process_is_swept_and_partners_elsewhere_requeued(redis_s
         events = [d.event for d in await proc.wait_for(12)][6:]
         print(f"partners told {time.monotonic() - killed:.2f} s after the kill (ttl {TTL} s, sweep every {INTERVAL} s)")
         told = events[0::2]  # in the order the sweep met their partners: each told, then re-queued
-        assert sorted(e.who for e in told if isinstance(e, PartnerLeft)) == ["l0", "l1", "l2"]
+        assert sorted(str(e.who) for e in told if isinstance(e, PartnerLeft)) == ["l0", "l1", "l2"]
         assert events[1::2] == [Waiting(e.who) for e in told if isinstance(e, PartnerLeft)]
         assert all(d.cause == "sweep" for d in proc.inbox[6:])
         for i in range(3):

@@ -8,7 +8,13 @@ most ``expire_budget`` cooldowns per call as well (the in-memory one ends them a
 ends are taken in name order rather than in the order they began.
 
 ``now`` must be the same clock in every process sharing the pool: wall-clock time (``time.time()``)
-on machines kept in sync (NTP). Every process must use the same :class:`PairingRules`.
+on machines kept in sync (NTP). The pool's time never goes back (a call a little behind acts at the
+pool's latest time, see :mod:`.lua_pool`); :meth:`RedisMatchmaker.operate` says when each call acted.
+Every process must use the same :class:`PairingRules`.
+
+Errors: :class:`~.protocol.PairingUnavailable` when Redis cannot be reached (nothing was done, or
+the call was done once: calls are idempotent and retried by the client of :func:`~.connect.connect`);
+:class:`~.protocol.NotOwner`; ``ValueError`` for a bad id, preference or time, before anything is sent.
 """
 
 from __future__ import annotations
@@ -40,12 +46,14 @@ from .protocol import NotOwner, PairingCounts, PairingUnavailable
 
 log = logging.getLogger(__name__)
 
-#: An inbox holds at most about this many undelivered events (a process that far behind is lost).
+#: An inbox holds at most about this many unread entries (one per operation concerning the process);
+#: a process that far behind has lost the oldest.
 INBOX_LIMIT = 100_000
 
 T = TypeVar("T")
 
 Operation = Literal["start", "next", "stop", "leave", "expire"]
+OPERATIONS: tuple[Operation, ...] = ("start", "next", "stop", "leave", "expire")
 
 _STATES = {"i": PairingState.IDLE, "w": PairingState.WAITING, "p": PairingState.PAIRED}
 
@@ -115,6 +123,8 @@ class RedisMatchmaker:
         self, op: Operation, now: float, who: str | None = None, preferences: Preferences | None = None
     ) -> Outcome:
         """One operation, with its number and the time it acted at (the methods above return its events)."""
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown pairing operation {op!r}")
         extra: tuple[str, ...] = ()
         if op != "expire":
             extra = (check_name("participant id", who),)
