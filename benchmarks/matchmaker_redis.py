@@ -10,9 +10,9 @@ cooldown is short (``--cooldown``) so that it does not dominate the waits.
 
 - **saturated**: many people who talk for no time at all: operations per second is the most the
   setup does (calls completed by all processes together);
-- **light**: fewer people talking ``--talk`` seconds: time to pair is the machinery's latency, from
-  pressing Start or Next (or the partner leaving) to the pairing reaching the person's process
-  through its inbox.
+- **light**: fewer people talking ``--talk`` seconds: time to pair is the machinery's latency plus
+  the wait for someone free, from pressing Start or Next to the pairing reaching the person's
+  process through its inbox (people re-queued because their partner left are not timed).
 
 A ``redis-server`` is started on a free loopback port in a temporary directory (``--save ''``),
 unless ``--redis-url`` names one; its CPU time per operation is read from ``/proc``. Prints a table.
@@ -96,9 +96,9 @@ class Crowd:
                         self.tally.waits.append(now - since)
                     self.paired[str(who)].set()
         elif isinstance(event, PartnerLeft) and event.who in self.partner:
-            self.partner[str(event.who)] = None
+            self.partner[str(event.who)] = None  # re-queued by the pool: not timed (often paired at once)
             self.paired[str(event.who)].clear()
-            self.looking_since[str(event.who)] = now
+            self.looking_since.pop(str(event.who), None)
 
     async def call(self, op: str, who: str | None = None) -> None:
         now = time.time()
@@ -266,7 +266,7 @@ def main() -> None:
           f"light load: {args.light_people} people talking ~{args.talk} s")
     print()
     print("| matchmaker | processes | load | people | operations/s | client CPU µs/op | Redis CPU µs/op "
-          "| time to pair p50 / p95 / p99 (ms) | pairings | errors |")
+          "| Start/Next → paired p50 / p95 / p99 (ms) | timed pairings | errors |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, processes, load, tally, redis_cpu in rows:
         ops = tally.ops / tally.seconds
