@@ -127,7 +127,7 @@ def client(runner: asyncio.Runner, redis_server: RedisServer) -> Iterator[Redis]
 class TestRedisMatchmaker(PairingContract):
     # The same property as the contract's, declared again so that Hypothesis sees a test of this
     # class's own (one @given test run from two classes fails its differing_executors check).
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(config=config_strategy, seed=st.integers(0, 2**16), operations=st.lists(operation_strategy, max_size=60))
     def test_random_operations_follow_the_rules(
         self, make_matchmaker: Callable[..., Any], config: dict, seed: int, operations: list
