@@ -68,6 +68,10 @@ def make_forwarding(name: str) -> Forwarding:
     """
     if name == "transcode":
         return Transcode()
+    if name == "packet":
+        from .packets import make_packet_forwarding
+
+        return make_packet_forwarding(name)
     if name in ("auto", "passthrough"):
         supported, why = aiortc_private.passthrough_supported()
         if not supported:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 #: ``auto`` forwards encoded media wherever both legs share a codec and transcodes the rest;
 #: ``passthrough`` is the same but refuses to start without the aiortc internals it needs;
-#: ``transcode`` decodes and re-encodes every direction.
-FORWARDING_MODES: tuple[str, ...] = ("auto", "passthrough", "transcode")
+#: ``transcode`` decodes and re-encodes every direction;
+#: ``packet`` forwards RTP packets (rewritten) wherever both legs share a codec, transcodes the rest.
+FORWARDING_MODES: tuple[str, ...] = ("auto", "passthrough", "transcode", "packet")
 
 DEFAULT_FORWARDING = "auto"

@@ -1,0 +1,169 @@
+"""Outbound tracks of the packet forwarding mode: one :class:`~sfu.media.rtp.stream.OutboundStream`
+per watcher sender, fed either packet by packet by the partner's feed (same codec on both legs) or by
+aiortc's own encoder (the grey placeholder while unpaired, or transcoded pictures when the codecs
+differ), whose packets the stream renumbers like any other source's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Optional
+
+from .encoded import EncodedFrame
+from .passthrough import KEYFRAME_RETRY, PassthroughAudioTrack, PassthroughVideoTrack
+from .rtp.legs import OutboundLeg, payload_type_map
+from .rtp.stream import LOCAL, OutboundStream
+
+log = logging.getLogger(__name__)
+
+
+class _PacketOutput:
+    """What both packet tracks share: the stream, its routes and the watcher's feedback."""
+
+    stream: Optional[OutboundStream]
+    _source: Any
+    state: Any
+    on_first_item: Any
+    kind: str
+
+    def _init_packets(self) -> None:
+        self.stream = None
+        self._routes: dict[int, tuple[Any, dict[int, int]]] = {}
+        self._wall_offset = time.time() - time.monotonic()
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def start_stream(self, leg: OutboundLeg, send: Any) -> None:
+        """The sender started (negotiation done): from now on every packet goes through a stream."""
+        self.stream = OutboundStream(leg, send, wall_offset=self._wall_offset)
+        self.stream.on_first_packet = self._first_packet
+        self._routes.clear()
+        self._follow_in_stream()
+        reroute = getattr(self._source, "reroute", None)
+        if reroute is not None:
+            reroute()
+
+    def packet_route(self, feed: Any) -> Optional[tuple[OutboundStream, dict[int, int]]]:
+        """The stream and payload-type map for ``feed``'s packets, or ``None`` if they cannot be
+        forwarded as packets (no stream yet, feed not started, or no codec in common)."""
+        stream, leg = self.stream, getattr(feed, "leg", None)
+        if stream is None or leg is None:
+            return None
+        key = id(leg)
+        cached = self._routes.get(key)
+        if cached is None or cached[0] is not leg:
+            cached = self._routes[key] = (leg, payload_type_map(leg, stream.leg))
+        return (stream, cached[1]) if cached[1] else None
+
+    @property
+    def packet_mode(self) -> bool:
+        source = self._source
+        return source is not None and self.packet_route(source) is not None
+
+    def reroute(self) -> None:
+        """The followed feed's negotiation finished: re-decide packets or pictures."""
+        self._follow_in_stream()
+
+    def _follow_in_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.follow(self._source if self.packet_mode else LOCAL)
+
+    def _first_packet(self, source: object) -> None:
+        if source is LOCAL:
+            return
+        if self.state.mode != "packet":
+            self.state.mode = "packet"
+            log.info("%s forwarding packet (%x)", self.kind, id(self) & 0xFFFFFF)
+        if self.on_first_item is not None:
+            self.on_first_item()
+
+    # -- aiortc's sender -------------------------------------------------------------------------
+    def on_local_rtp(self, packet: bytes) -> None:
+        if self.stream is not None:
+            self.stream.send_local(packet, time.monotonic())
+
+    def on_rtcp_out(self, compound: bytearray) -> None:
+        if self.stream is not None:
+            self.stream.sender_report(compound, time.monotonic())
+
+    # -- the watcher's feedback ------------------------------------------------------------------
+    def on_nack(self, lost: list[int]) -> None:
+        if self.stream is not None:
+            self.stream.resend(lost, time.monotonic())
+
+    def on_keyframe_request(self) -> None:
+        if self.packet_mode:
+            request = getattr(self._source, "request_keyframe", None)
+            if request is not None:
+                request()
+
+    def on_remb(self, bitrate: int) -> None:
+        cap = getattr(self._source, "cap", None)
+        if cap is not None and self.packet_mode:
+            cap.set(bitrate)
+
+    def accepts(self, codec: Any) -> bool:
+        """Encoded frames are never sent as frames here: packets, or decoded pictures."""
+        return False
+
+
+class PacketVideoTrack(_PacketOutput, PassthroughVideoTrack):
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_packets()
+
+    def _switched(self) -> None:
+        super()._switched()
+        self._follow_in_stream()
+
+    @property
+    def mode(self) -> Optional[str]:
+        if self._source is None:
+            return None
+        if self.packet_mode:
+            return "packet" if self.state.mode == "packet" and not self.stream.waiting_keyframe else None  # type: ignore[union-attr]
+        return "transcode" if self.state.mode == "transcode" else None
+
+    async def recv(self) -> Any:
+        while True:
+            if self.packet_mode:
+                self._first_pending = False  # the stream reports the first packet itself
+                item = await self._next_item(KEYFRAME_RETRY)
+                if item is None and self.packet_mode and self.stream is not None and self.stream.waiting_keyframe:
+                    self._ask_keyframe()
+                continue  # nothing is queued in packet mode; a stale picture is dropped
+            timeout = self._placeholder_timeout() if self._source is None else KEYFRAME_RETRY
+            item = await self._next_item(timeout)
+            if item is None:
+                if self._source is None:
+                    self.state.set(None)
+                    return self._stamp(self.placeholder_frame())
+                continue
+            if isinstance(item, EncodedFrame) or self.packet_mode:
+                continue
+            self.state.set("transcode", getattr(self._source, "codec", None))
+            return self._stamp(item)
+
+
+class PacketAudioTrack(_PacketOutput, PassthroughAudioTrack):
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_packets()
+
+    def _switched(self) -> None:
+        super()._switched()
+        self._follow_in_stream()
+
+    @property
+    def mode(self) -> Optional[str]:
+        if self._source is None:
+            return None
+        if self.packet_mode:
+            return "packet" if self.state.mode == "packet" else None
+        return "transcode" if self.state.mode == "transcode" else None
+
+    def on_keyframe_request(self) -> None:
+        pass
+
+    def on_remb(self, bitrate: int) -> None:
+        pass
