@@ -24,7 +24,8 @@ import asyncio
 import logging
 import struct
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import aioice.ice
 import aiortc
@@ -197,12 +198,12 @@ class InboundTap:
                         return
             original(data, component)
 
-        connection.data_received = data_received
+        connection.data_received = data_received  # type: ignore[method-assign]
         self._connection = connection
         self._original = original
 
     @classmethod
-    def of(cls, dtls: RTCDtlsTransport) -> "InboundTap":
+    def of(cls, dtls: RTCDtlsTransport) -> InboundTap:
         """The tap of a transport (one per transport; audio and video share a bundled one)."""
         tap = getattr(dtls, "_sfu_inbound_tap", None)
         if tap is None:
@@ -240,7 +241,7 @@ def on_receiver_parameters(receiver: RTCRtpReceiver, callback: Callable[[Inbound
     receiver.receive = receive  # type: ignore[method-assign]
 
 
-def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> Optional[int]:
+def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
     return receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
 
 
@@ -309,7 +310,7 @@ class RtpOutput:
             return False
 
 
-def _ignore(task: "asyncio.Future[Any]") -> None:
+def _ignore(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.debug("send failed: %r", task.exception())
 

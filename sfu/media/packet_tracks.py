@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional
+from typing import Any
 
 from .encoded import EncodedFrame
 from .passthrough import KEYFRAME_RETRY, PassthroughAudioTrack, PassthroughVideoTrack
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 class _PacketOutput:
     """What both packet tracks share: the stream, its routes and the watcher's feedback."""
 
-    stream: Optional[OutboundStream]
+    stream: OutboundStream | None
     _source: Any
     state: Any
     on_first_item: Any
@@ -43,7 +43,7 @@ class _PacketOutput:
         if reroute is not None:
             reroute()
 
-    def packet_route(self, feed: Any) -> Optional[tuple[OutboundStream, dict[int, int]]]:
+    def packet_route(self, feed: Any) -> tuple[OutboundStream, dict[int, int]] | None:
         """The stream and payload-type map for ``feed``'s packets, or ``None`` if they cannot be
         forwarded as packets (no stream yet, feed not started, or no codec in common)."""
         stream, leg = self.stream, getattr(feed, "leg", None)
@@ -117,7 +117,7 @@ class PacketVideoTrack(_PacketOutput, PassthroughVideoTrack):
         self._follow_in_stream()
 
     @property
-    def mode(self) -> Optional[str]:
+    def mode(self) -> str | None:
         if self._source is None:
             return None
         if self.packet_mode:
@@ -155,7 +155,7 @@ class PacketAudioTrack(_PacketOutput, PassthroughAudioTrack):
         self._follow_in_stream()
 
     @property
-    def mode(self) -> Optional[str]:
+    def mode(self) -> str | None:
         if self._source is None:
             return None
         if self.packet_mode:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Optional
+from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
@@ -42,14 +42,14 @@ class PacketFeed(EncodedFeed, hooks.PacketSink):
     def __init__(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         super().__init__(track, receiver)
         self._receiver = receiver
-        self.leg: Optional[InboundLeg] = None
-        self.inbound: Optional[InboundStream] = None
-        self._tap: Optional[hooks.InboundTap] = None
-        self._output: Optional[hooks.RtpOutput] = None
-        self._route: Optional[tuple[Any, dict[int, int]]] = None
+        self.leg: InboundLeg | None = None
+        self.inbound: InboundStream | None = None
+        self._tap: hooks.InboundTap | None = None
+        self._output: hooks.RtpOutput | None = None
+        self._route: tuple[Any, dict[int, int]] | None = None
         self._level_id = 0
-        self._sr: Optional[tuple[int, float]] = None  #: last Sender Report: (middle NTP bits, when)
-        self._collector: Optional[KeyframeCollector] = None
+        self._sr: tuple[int, float] | None = None  #: last Sender Report: (middle NTP bits, when)
+        self._collector: KeyframeCollector | None = None
         self._pictures: list[asyncio.Future] = []
         self.active = True
         hooks.on_receiver_parameters(receiver, self._started)
@@ -143,7 +143,7 @@ class PacketFeed(EncodedFeed, hooks.PacketSink):
             self._sr = ((ntp >> 16) & 0xFFFFFFFF, now)
 
     # -- pictures for moderation -----------------------------------------------------------------
-    async def picture(self, timeout: float) -> Optional[av.VideoFrame]:
+    async def picture(self, timeout: float) -> av.VideoFrame | None:
         """One current picture of this participant: a keyframe is requested, assembled from packets
         and decoded (nothing is decoded otherwise). ``None`` if none came within ``timeout``."""
         if self.kind != "video":
@@ -155,7 +155,7 @@ class PacketFeed(EncodedFeed, hooks.PacketSink):
         self.request_keyframe()
         try:
             result = await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         finally:
             if future in self._pictures:
@@ -176,6 +176,11 @@ class PacketFeed(EncodedFeed, hooks.PacketSink):
             if not future.done():
                 future.set_result((self._collector.mime, data))
 
+    def _on_frame(self, frame: Any) -> None:
+        if self.active:
+            return  # a few packets queued before the tap was in place: the packet path has them now
+        super()._on_frame(frame)
+
     def _on_decoded(self, frame: av.frame.Frame) -> None:
         super()._on_decoded(frame)
         for future in self._pictures:  # transcoding anyway: a decoded picture is at hand
@@ -190,12 +195,12 @@ class PacketFeed(EncodedFeed, hooks.PacketSink):
         await super().close()
 
 
-def decode_keyframe(mime: str, data: bytes) -> Optional[av.VideoFrame]:
+def decode_keyframe(mime: str, data: bytes) -> av.VideoFrame | None:
     """Decode one keyframe's bitstream (VP8 frame or H.264 Annex B) into a picture."""
     name = _DECODERS.get(mime)
     if name is None or not data:
         return None
-    context = av.CodecContext.create(name, "r")
+    context: Any = av.CodecContext.create(name, "r")
     try:
         frames = context.decode(av.Packet(data))
         frames += context.decode(None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Optional
 
 _FIXED = struct.Struct("!BBHII")
 _EXT = struct.Struct("!HH")
@@ -54,7 +53,7 @@ class RtpView:
         return self.payload_end - self.payload_start
 
 
-def parse(data: bytes) -> Optional[RtpView]:
+def parse(data: bytes) -> RtpView | None:
     """A view of ``data``, or ``None`` if it is not a well-formed RTP packet."""
     size = len(data)
     if size < 12:
@@ -111,7 +110,7 @@ def extensions(view: RtpView) -> dict[int, bytes]:
     return found
 
 
-def one_byte_extension(view: RtpView, wanted: int) -> Optional[bytes]:
+def one_byte_extension(view: RtpView, wanted: int) -> bytes | None:
     """The value of one extension element (one-byte form only: the fast path for audio level)."""
     if view.ext_start < 0 or wanted <= 0:
         return None

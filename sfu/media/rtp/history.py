@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from typing import Optional
 
 from .header import parse, seq_diff
 
@@ -17,14 +16,14 @@ class PacketHistory:
     def __init__(self, size: int = HISTORY_SIZE, max_age: float = MAX_AGE) -> None:
         self._size = size
         self._max_age = max_age
-        self._packets: list[Optional[tuple[int, float, bytes]]] = [None] * size
+        self._packets: list[tuple[int, float, bytes] | None] = [None] * size
         self.resent = 0
         self.missed = 0
 
     def add(self, sequence: int, packet: bytes, now: float) -> None:
         self._packets[sequence % self._size] = (sequence, now, packet)
 
-    def get(self, sequence: int, now: float) -> Optional[bytes]:
+    def get(self, sequence: int, now: float) -> bytes | None:
         entry = self._packets[sequence % self._size]
         if entry is None or entry[0] != sequence or now - entry[1] > self._max_age:
             self.missed += 1
@@ -41,7 +40,7 @@ class RtxWrapper:
         self.payload_type = payload_type
         self._sequence = first_sequence & 0xFFFF
 
-    def wrap(self, packet: bytes) -> Optional[bytes]:
+    def wrap(self, packet: bytes) -> bytes | None:
         view = parse(packet)
         if view is None:
             return None

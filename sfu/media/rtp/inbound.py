@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Optional
 
 from . import h264, vp8
 from .header import RtpView, parse
@@ -28,14 +27,14 @@ class Arrival:
 class InboundStream:
     def __init__(self, leg: InboundLeg, *, nack: bool) -> None:
         self.leg = leg
-        self.media_ssrc: Optional[int] = None
+        self.media_ssrc: int | None = None
         self.loss = UpstreamLoss(nack=nack)
         self._video = leg.kind == "video"
         self._next_rr = 0.0
         self.packets = 0
         self.retransmissions = 0
 
-    def accept(self, view: RtpView, now: float) -> Optional[Arrival]:
+    def accept(self, view: RtpView, now: float) -> Arrival | None:
         """The media packet carried by ``view``, or ``None`` (unknown payload type, RTX padding,
         duplicate)."""
         codec = self.leg.codecs.get(view.payload_type)
@@ -81,7 +80,7 @@ class InboundStream:
         return True
 
 
-def unwrap_rtx(view: RtpView, payload_type: int, media_ssrc: int) -> Optional[RtpView]:
+def unwrap_rtx(view: RtpView, payload_type: int, media_ssrc: int) -> RtpView | None:
     """The original packet carried by an RTX packet (RFC 4588): sequence number from the OSN."""
     data = view.data
     original_seq = struct.unpack_from("!H", data, view.payload_start)[0]
@@ -100,10 +99,10 @@ class KeyframeCollector:
     def __init__(self) -> None:
         self.mime = ""
         self._parts: list[bytes] = []
-        self._timestamp: Optional[int] = None
+        self._timestamp: int | None = None
         self._next_seq = 0
 
-    def add(self, arrival: Arrival) -> Optional[bytes]:
+    def add(self, arrival: Arrival) -> bytes | None:
         """Feed packets in arrival order; returns the keyframe's bitstream once complete."""
         view = arrival.view
         if arrival.keyframe_start and self._timestamp != view.timestamp:

@@ -7,7 +7,6 @@ header extension ids for the same codec and extension: packets are mapped from o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -21,13 +20,13 @@ class Codec:
     clock_rate: int
     packetization_mode: str = "0"  #: H.264 only
     #: For an RTX payload type: the payload type it repairs.
-    apt: Optional[int] = None
+    apt: int | None = None
 
     @property
     def is_rtx(self) -> bool:
         return self.mime.endswith("/rtx")
 
-    def same_as(self, other: "Codec") -> bool:
+    def same_as(self, other: Codec) -> bool:
         """Whether packets of ``self`` can be sent unchanged on a leg negotiated for ``other``."""
         if self.mime != other.mime or self.clock_rate != other.clock_rate:
             return False
@@ -45,7 +44,7 @@ class InboundLeg:
     #: Signalled media SSRC -> its RTX SSRC (may be empty: then learnt from payload types).
     rtx_ssrcs: dict[int, int] = field(default_factory=dict)
 
-    def media_codec(self, payload_type: int) -> Optional[Codec]:
+    def media_codec(self, payload_type: int) -> Codec | None:
         codec = self.codecs.get(payload_type)
         return None if codec is None or codec.is_rtx else codec
 
@@ -57,9 +56,9 @@ class OutboundLeg:
     kind: str
     codec: Codec  #: the codec the sender sends (the first of the answer)
     ssrc: int
-    rtx_ssrc: Optional[int] = None
-    rtx_payload_type: Optional[int] = None
-    mid: Optional[str] = None
+    rtx_ssrc: int | None = None
+    rtx_payload_type: int | None = None
+    mid: str | None = None
     extensions: dict[str, int] = field(default_factory=dict)
     nack: bool = False
 

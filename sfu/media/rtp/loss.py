@@ -4,7 +4,6 @@ when to give up and ask for a keyframe instead. Also the counters a Receiver Rep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from .header import seq_diff
 
@@ -38,12 +37,12 @@ class UpstreamLoss:
     def __init__(self, nack: bool = True) -> None:
         self._nack = nack
         self._missing: dict[int, _Missing] = {}
-        self.highest: Optional[int] = None
+        self.highest: int | None = None
         self.cycles = 0  #: sequence number wraps, for the extended highest sequence number
         self.received = 0
         self.recovered = 0
         self.given_up = 0
-        self._base: Optional[int] = None
+        self._base: int | None = None
         # Receiver Report interval counters
         self._expected_prior = 0
         self._received_prior = 0

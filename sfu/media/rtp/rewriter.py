@@ -11,7 +11,6 @@ Packets of a source older than its first forwarded packet are refused (they woul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from .header import seq_diff, ts_diff
 
@@ -35,7 +34,7 @@ class SequenceRewriter:
         #: Last (highest) values sent, and when.
         self.last_sequence = (first_sequence - 1) & 0xFFFF
         self.last_timestamp = first_timestamp & 0xFFFFFFFF
-        self.last_time: Optional[float] = None
+        self.last_time: float | None = None
         self._source: object = None
         self._seq_offset = 0
         self._ts_offset = 0
@@ -53,11 +52,11 @@ class SequenceRewriter:
         at a keyframe after loss)."""
         self._source = None
 
-    def rewrite(self, source: object, sequence: int, timestamp: int, now: float) -> Optional[Rewritten]:
+    def rewrite(self, source: object, sequence: int, timestamp: int, now: float) -> Rewritten | None:
         """Output numbers for a packet of ``source``, or ``None`` if it must not be sent."""
         rebased = False
         if source is not self._source or abs(seq_diff(sequence, self._highest_in)) > MAX_SEQ_JUMP:
-            elapsed = 1 if self.last_time is None else max(1, int((now - self.last_time) * self.clock_rate))
+            elapsed = 0 if self.last_time is None else max(1, round((now - self.last_time) * self.clock_rate))
             self._seq_offset = (self.last_sequence + 1 - sequence) & 0xFFFF
             self._ts_offset = (self.last_timestamp + elapsed - timestamp) & 0xFFFFFFFF
             self._source = source

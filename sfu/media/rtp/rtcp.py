@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .header import seq_diff
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import struct
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from . import h264, rtcp, vp8
 from .header import RtpView, pack_extensions, parse
@@ -32,7 +32,7 @@ _NTP_EPOCH = 2208988800
 
 class OutboundStream:
     def __init__(self, leg: OutboundLeg, send: Callable[[bytes], None], *, wall_offset: float,
-                 first_sequence: Optional[int] = None, first_timestamp: Optional[int] = None) -> None:
+                 first_sequence: int | None = None, first_timestamp: int | None = None) -> None:
         """``send`` takes one plain RTP packet; ``wall_offset`` is Unix time minus the ``now``
         clock callers use (for NTP and abs-send-time)."""
         self.leg = leg
@@ -48,14 +48,14 @@ class OutboundStream:
             random.randrange(1 << 32) if first_timestamp is None else first_timestamp,
         )
         self.pictures = vp8.PictureIdContinuity()
-        self.history: Optional[PacketHistory] = PacketHistory() if self._video else None
-        self.rtx: Optional[RtxWrapper] = None
+        self.history: PacketHistory | None = PacketHistory() if self._video else None
+        self.rtx: RtxWrapper | None = None
         if leg.rtx_ssrc is not None and leg.rtx_payload_type is not None:
             self.rtx = RtxWrapper(leg.rtx_ssrc, leg.rtx_payload_type, random.randrange(1 << 15))
         self._source: object = None
         self.waiting_keyframe = False
         #: Called with the source when its first packet goes out after a switch.
-        self.on_first_packet: Optional[Callable[[object], None]] = None
+        self.on_first_packet: Callable[[object], None] | None = None
         self._first_pending = False
         self._ext, self._abs_at, self._level_at = self._extension_template()
         self._b0 = 0x90 if self._ext else 0x80
@@ -78,7 +78,7 @@ class OutboundStream:
 
     # -- sending -----------------------------------------------------------------------------------
     def forward(self, source: object, view: RtpView, payload_type: int, now: float,
-                audio_level: Optional[bytes] = None) -> bool:
+                audio_level: bytes | None = None) -> bool:
         """Send a partner's packet (``payload_type``: this leg's); False if it was not sent."""
         if source is not self._source:
             return False
@@ -158,7 +158,7 @@ class OutboundStream:
         )
 
     # -- internals ---------------------------------------------------------------------------------
-    def _check_keyframe(self, view: RtpView) -> "vp8.Vp8Descriptor | None | bool":
+    def _check_keyframe(self, view: RtpView) -> vp8.Vp8Descriptor | None | bool:
         """The VP8 descriptor (or None); False if the packet must wait for a keyframe."""
         payload = view.data[view.payload_start : view.payload_end] if self._vp8 or self.waiting_keyframe else b""
         d = vp8.descriptor(payload) if self._vp8 else None

@@ -4,7 +4,6 @@ and keeping both continuous across the sources that feed one outbound stream (as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from .header import seq_diff
 
@@ -26,7 +25,7 @@ class Vp8Descriptor:
         return self.start and self.partition == 0
 
 
-def descriptor(payload: bytes) -> Optional[Vp8Descriptor]:
+def descriptor(payload: bytes) -> Vp8Descriptor | None:
     """Parse the payload descriptor; ``None`` if it is truncated."""
     size = len(payload)
     if size < 1:
@@ -86,8 +85,8 @@ class PictureIdContinuity:
     def __init__(self) -> None:
         self._pid_offset = 0
         self._tl0_offset = 0
-        self._last_pid: Optional[int] = None
-        self._last_tl0: Optional[int] = None
+        self._last_pid: int | None = None
+        self._last_tl0: int | None = None
 
     def rebase(self, d: Vp8Descriptor) -> None:
         """The next packet (``d``) is the first of a new source."""
