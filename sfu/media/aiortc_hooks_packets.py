@@ -387,3 +387,19 @@ def real_transport(sender: RTCRtpSender) -> RTCDtlsTransport:
     """The sender's DTLS transport, unwrapped."""
     transport = sender.transport
     return getattr(transport, "_sfu_real", transport)
+
+
+# -- test clients ------------------------------------------------------------------------------------
+
+
+def wrap_outbound_datagrams(pc: Any, wrap: Callable[[Any], Any]) -> None:
+    """Replace each ICE transport's datagram writer ``_send`` with ``wrap(_send)`` (link emulation
+    for test clients; the inbound side is ``aiortc_private.wrap_inbound_datagrams``)."""
+    seen: list[Any] = []
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.sender.transport
+        ice = getattr(dtls, "_sfu_real", dtls).transport if dtls is not None else None
+        if ice is None or any(ice is s for s in seen):
+            continue
+        seen.append(ice)
+        ice._send = wrap(ice._send)
