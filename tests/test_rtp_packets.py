@@ -245,6 +245,9 @@ def test_stream_switches_only_at_a_keyframe_and_never_back() -> None:
     assert not stream.forward(b, parse(rtp(900, 1, vp8_payload(77))), 100, now=1.1)  # type: ignore[arg-type]
     assert stream.forward(b, parse(rtp(901, 3001, vp8_payload(78, key=True))), 100, now=1.2)  # type: ignore[arg-type]
     assert stream.skipped == 2
+    assert stream.resend([7001], now=1.3) == 0  # the previous partner's packet is not resent
+    assert stream.resend([7002], now=1.3) == 1
+    sent.pop()
     out = [RtpPacket.parse(p) for p in sent]
     assert [p.sequence_number for p in out] == [7000, 7001, 7002]
     assert {p.ssrc for p in out} == {3333} and {p.payload_type for p in out} == {100}

@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable
 
 from . import h264, rtcp, vp8
-from .header import RtpView, pack_extensions, parse
+from .header import RtpView, pack_extensions, parse, seq_diff
 from .history import PacketHistory, RtxWrapper, newest_first
 from .legs import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, OutboundLeg
 from .rewriter import SequenceRewriter
@@ -57,6 +57,8 @@ class OutboundStream:
         #: Called with the source when its first packet goes out after a switch.
         self.on_first_packet: Callable[[object], None] | None = None
         self._first_pending = False
+        #: Output sequence number of the current source's first packet: nothing older is resent.
+        self._since: Optional[int] = None
         self._ext, self._abs_at, self._level_at = self._extension_template()
         self._b0 = 0x90 if self._ext else 0x80
         self.packets = 0
@@ -138,6 +140,8 @@ class OutboundStream:
             return 0
         count = 0
         for sequence in newest_first(sequences):
+            if self._since is None or seq_diff(sequence, self._since) < 0:
+                continue  # the previous source's packet: never after a switch
             packet = self.history.get(sequence, now)
             if packet is None:
                 continue
@@ -176,6 +180,8 @@ class OutboundStream:
         return d
 
     def _sent(self, packet: bytes, sequence: int, now: float) -> None:
+        if self._first_pending or self._since is None:
+            self._since = sequence
         if self.history is not None:
             self.history.add(sequence, packet, now)
         self.packets += 1
