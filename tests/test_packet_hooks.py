@@ -114,3 +114,32 @@ async def test_picture_decodes_one_keyframe(server, make_client) -> None:
     stamp = stamps.read_frame(picture)
     assert stamp is not None and stamp.sender == 1
     assert await server.server.sessions[a.id].media.feeds["audio"].picture(timeout=0.1) is None
+
+
+async def test_h264_on_both_legs_is_forwarded_as_packets(server, make_client) -> None:
+    """Two H.264-only clients: packets forwarded (keyframe starts found in H.264 payloads), and a
+    switch to a new partner starts at that partner's keyframe."""
+    a = await make_client(1, video_codecs=["video/H264"], width=352, height=288)
+    b = await make_client(2, video_codecs=["video/H264"], width=352, height=288)
+    c = await make_client(3, video_codecs=["video/H264"], width=352, height=288)
+    await pair_up(a, b)
+    await c.start()
+    await c.expect("waiting")
+    switched = time.monotonic()
+    await b.next()
+    assert (await a.expect("paired"))["partner"] == c.id
+    await a.wait_frame_from(3, since=switched, timeout=20)
+    await c.wait_frame_from(1, since=switched, timeout=20)
+    status = server.server.status()
+    assert status["directions"]["video"].get("packet") == 2, status
+    stream = server.server.sessions[a.id].media.outbound["video"].stream
+    assert stream.leg.codec.mime == "video/h264" and stream.packets > 0
+    seen_new = False
+    for frame in a.frames_since(switched):
+        assert frame.stamp is not None or (frame.width, frame.height) == (320, 240), "corrupted frame"
+        if frame.stamp is not None and frame.stamp.sender == 3:
+            seen_new = True
+        elif frame.stamp is not None:
+            assert not seen_new, "the old partner's frame after the new partner's"
+    picture = await server.server.sessions[c.id].media.feeds["video"].picture(timeout=5.0)
+    assert picture is not None and stamps.read_frame(picture).sender == 3  # type: ignore[union-attr]

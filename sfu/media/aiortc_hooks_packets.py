@@ -383,6 +383,23 @@ def hook_sender(
     sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
 
 
+def report_sender_counts(sender: RTCRtpSender, counts: Callable[[], Optional[tuple[int, int]]]) -> None:
+    """Make ``sender.getStats()`` report ``counts()`` (packets, payload bytes) as sent: the packet
+    path sends on the sender's SSRC without aiortc counting it."""
+    original = sender.getStats
+
+    async def getStats() -> Any:
+        report = await original()
+        sent = counts()
+        if sent is not None:
+            for stats in report.values():
+                if getattr(stats, "type", None) == "outbound-rtp":
+                    stats.packetsSent, stats.bytesSent = sent
+        return report
+
+    sender.getStats = getStats  # type: ignore[method-assign]
+
+
 def real_transport(sender: RTCRtpSender) -> RTCDtlsTransport:
     """The sender's DTLS transport, unwrapped."""
     transport = sender.transport

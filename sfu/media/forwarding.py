@@ -61,8 +61,9 @@ class Transcode(Forwarding):
 
 
 def make_forwarding(name: str) -> Forwarding:
-    """``transcode``; ``passthrough`` (encoded forwarding, error if aiortc does not allow it); or
-    ``auto`` (encoded forwarding where aiortc allows it, else transcoding everything).
+    """``transcode``; ``passthrough`` (encoded frames, error if aiortc does not allow it); ``packet``
+    (RTP packets, error if aiortc does not allow it); or ``auto`` (packets where aiortc allows it,
+    else encoded frames, else transcoding everything).
 
     Both encoded modes still transcode a direction whose two legs negotiated different codecs.
     """
@@ -72,6 +73,13 @@ def make_forwarding(name: str) -> Forwarding:
         from .packets import make_packet_forwarding
 
         return make_packet_forwarding(name)
+    if name == "auto":
+        from .packets import make_packet_forwarding, packet_supported
+
+        supported, why = packet_supported()
+        if supported:
+            return make_packet_forwarding(name)
+        log.warning("packet forwarding unavailable (%s): forwarding encoded frames instead", why)
     if name in ("auto", "passthrough"):
         supported, why = aiortc_private.passthrough_supported()
         if not supported:

@@ -77,6 +77,11 @@ class _PacketOutput:
         if self.on_first_item is not None:
             self.on_first_item()
 
+    def sent_counts(self) -> Optional[tuple[int, int]]:
+        """Packets and payload bytes sent on this track's SSRC (forwarded and the server's own)."""
+        stream = self.stream
+        return None if stream is None else (stream.packets, stream.octets)
+
     # -- aiortc's sender -------------------------------------------------------------------------
     def on_local_rtp(self, packet: bytes) -> None:
         if self.stream is not None:
@@ -120,8 +125,9 @@ class PacketVideoTrack(_PacketOutput, PassthroughVideoTrack):
     def mode(self) -> str | None:
         if self._source is None:
             return None
-        if self.packet_mode:
-            return "packet" if self.state.mode == "packet" and not self.stream.waiting_keyframe else None  # type: ignore[union-attr]
+        stream = self.stream
+        if self.packet_mode and stream is not None:
+            return "packet" if stream.started and not stream.waiting_keyframe else None
         return "transcode" if self.state.mode == "transcode" else None
 
     async def recv(self) -> Any:
@@ -158,9 +164,19 @@ class PacketAudioTrack(_PacketOutput, PassthroughAudioTrack):
     def mode(self) -> str | None:
         if self._source is None:
             return None
-        if self.packet_mode:
-            return "packet" if self.state.mode == "packet" else None
+        stream = self.stream
+        if self.packet_mode and stream is not None:
+            return "packet" if stream.started else None
         return "transcode" if self.state.mode == "transcode" else None
+
+    async def recv(self) -> Any:
+        while True:
+            item = await self._next_item(None)
+            if item is None or self.packet_mode or isinstance(item, EncodedFrame):
+                continue  # packets go their own way; a picture queued before a switch is dropped
+            self._src_ts = None
+            self.state.set("transcode", getattr(self._source, "codec", None))
+            return self._stamp(item)
 
     def on_keyframe_request(self) -> None:
         pass

@@ -237,6 +237,7 @@ class PacketForwarding(Passthrough):
             on_keyframe_request=track.on_keyframe_request,
             on_remb=track.on_remb,
         )
+        hooks.report_sender_counts(sender, track.sent_counts)
         if track.kind == "video":
             track.on_switch = lambda: aiortc_private.force_keyframe(sender)
 
@@ -247,10 +248,16 @@ def packet_problems() -> list[str]:
     return hooks.problems() + aiortc_private.passthrough_problems()
 
 
-def make_packet_forwarding(name: str = "packet") -> PacketForwarding:
+def packet_supported() -> tuple[bool, str]:
+    """Whether packet forwarding can run with the installed aiortc, and why not."""
     supported, why = hooks.supported()
     if supported:
         supported, why = aiortc_private.passthrough_supported()
+    return supported, why
+
+
+def make_packet_forwarding(name: str = "packet") -> PacketForwarding:
+    supported, why = packet_supported()
     if not supported:
         raise aiortc_private.PrivateApiError(f"packet forwarding unavailable: {why}; use --forwarding transcode")
     log.info("forwarding %s: RTP packets are forwarded as is when both legs share a codec", name)

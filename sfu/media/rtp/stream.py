@@ -70,6 +70,11 @@ class OutboundStream:
     def source(self) -> object:
         return self._source
 
+    @property
+    def started(self) -> bool:
+        """Whether a packet of the current source has been sent."""
+        return self._source is not None and not self._first_pending
+
     def follow(self, source: object) -> None:
         """Send ``source``'s packets from now on (``None``: nobody's); video waits for a keyframe."""
         if source is self._source:
