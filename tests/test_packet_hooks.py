@@ -83,7 +83,8 @@ async def test_packets_bypass_aiortc_receive_path(server, make_client) -> None:
                      media_a.feeds[kind].inbound.packets) for kind in ("audio", "video")}
     for kind in ("audio", "video"):
         feed = media_a.feeds[kind]
-        await _until(lambda: feed.inbound.packets > before[kind][2] + 20, timeout=20, what=f"{kind} packets")
+        floor = before[kind][2] + 20
+        await _until(lambda feed=feed, floor=floor: feed.inbound.packets > floor, timeout=20, what=f"{kind} packets")
     for kind in ("audio", "video"):
         feed = media_a.feeds[kind]
         assert isinstance(feed, PacketFeed) and feed.active

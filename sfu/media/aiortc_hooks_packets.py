@@ -383,7 +383,7 @@ def hook_sender(
     sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
 
 
-def report_sender_counts(sender: RTCRtpSender, counts: Callable[[], Optional[tuple[int, int]]]) -> None:
+def report_sender_counts(sender: RTCRtpSender, counts: Callable[[], tuple[int, int] | None]) -> None:
     """Make ``sender.getStats()`` report ``counts()`` (packets, payload bytes) as sent: the packet
     path sends on the sender's SSRC without aiortc counting it."""
     original = sender.getStats

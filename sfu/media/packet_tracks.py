@@ -77,7 +77,7 @@ class _PacketOutput:
         if self.on_first_item is not None:
             self.on_first_item()
 
-    def sent_counts(self) -> Optional[tuple[int, int]]:
+    def sent_counts(self) -> tuple[int, int] | None:
         """Packets and payload bytes sent on this track's SSRC (forwarded and the server's own)."""
         stream = self.stream
         return None if stream is None else (stream.packets, stream.octets)

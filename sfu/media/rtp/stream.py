@@ -58,7 +58,7 @@ class OutboundStream:
         self.on_first_packet: Callable[[object], None] | None = None
         self._first_pending = False
         #: Output sequence number of the current source's first packet: nothing older is resent.
-        self._since: Optional[int] = None
+        self._since: int | None = None
         self._ext, self._abs_at, self._level_at = self._extension_template()
         self._b0 = 0x90 if self._ext else 0x80
         self.packets = 0
