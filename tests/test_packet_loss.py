@@ -4,6 +4,7 @@ forwarding: real aiortc clients over loopback, each behind an emulated lossy lin
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -39,7 +40,7 @@ async def test_lossy_path_recovers_without_freezing(server, make_client) -> None
     streams = {c.sender_id: server.server.sessions[c.id].media.outbound["video"].stream for c in (a, b)}
     for watcher, publisher in ((a, 2), (b, 1)):
         frames = [f for f in watcher.frames_since(start) if f.stamp is not None and f.stamp.sender == publisher]
-        gaps = [y.at - x.at for x, y in zip(frames, frames[1:])]
+        gaps = [y.at - x.at for x, y in itertools.pairwise(frames)]
         unreadable = [f for f in watcher.frames_since(start) if f.stamp is None]
         loss = feeds[publisher].inbound.loss
         print(f"watcher {watcher.sender_id}: {len(frames)} frames in {WINDOW:.0f} s, longest gap "

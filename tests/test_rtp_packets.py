@@ -304,3 +304,22 @@ def test_payload_types_map_by_codec() -> None:
     assert payload_type_map(inbound, watcher_leg()) == {96: 100}
     h264_watcher = OutboundLeg("video", Codec(120, "video/h264", 90000, "0"), ssrc=1)
     assert payload_type_map(inbound, h264_watcher) == {}  # packetization modes differ
+
+
+def test_a_picture_cut_by_a_switch_is_completed_before_the_new_source() -> None:
+    sent: list[bytes] = []
+    stream = OutboundStream(watcher_leg(), sent.append, wall_offset=0.0, first_sequence=1, first_timestamp=0)
+    a, b = object(), object()
+    stream.follow(a)
+    assert stream.forward(a, parse(rtp(10, 900, vp8_payload(1, key=True))), 100, now=1.0)  # type: ignore[arg-type]
+    stream.follow(b)  # in the middle of a's picture
+    assert stream.forward(a, parse(rtp(11, 900, vp8_payload(1, start=False), marker=True)), 100, now=1.01)  # type: ignore[arg-type]
+    assert not stream.forward(a, parse(rtp(12, 3900, vp8_payload(2))), 100, now=1.02)  # type: ignore[arg-type]
+    stream.follow(a)
+    stream.forward(a, parse(rtp(13, 6900, vp8_payload(3, key=True))), 100, now=1.05)  # type: ignore[arg-type]
+    stream.follow(b)  # cut again; this time b's keyframe comes first
+    assert stream.forward(b, parse(rtp(50, 0, vp8_payload(9, key=True))), 100, now=1.1)  # type: ignore[arg-type]
+    assert not stream.forward(a, parse(rtp(14, 6900, vp8_payload(3, start=False), marker=True)), 100, now=1.11)  # type: ignore[arg-type]
+    out = [RtpPacket.parse(p) for p in sent]
+    assert [p.sequence_number for p in out] == [1, 2, 3, 4]
+    assert [p.marker for p in out] == [0, 1, 0, 0]

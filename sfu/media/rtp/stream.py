@@ -53,6 +53,10 @@ class OutboundStream:
         if leg.rtx_ssrc is not None and leg.rtx_payload_type is not None:
             self.rtx = RtxWrapper(leg.rtx_ssrc, leg.rtx_payload_type, random.randrange(1 << 15))
         self._source: object = None
+        #: (source, timestamp) of the picture being sent, until its last packet (marker bit) is.
+        self._open: tuple[object, int] | None = None
+        self._finishing: tuple[object, int] | None = None
+        self._rebase = False
         self.waiting_keyframe = False
         #: Called with the source when its first packet goes out after a switch.
         self.on_first_packet: Callable[[object], None] | None = None
@@ -79,6 +83,10 @@ class OutboundStream:
         """Send ``source``'s packets from now on (``None``: nobody's); video waits for a keyframe."""
         if source is self._source:
             return
+        # A picture of the previous source cut in the middle would reach the watcher incomplete:
+        # its remaining packets may still follow, until the new source's first packet.
+        self._finishing = self._open
+        self._rebase = True  # even if the same source comes back: it resumes after a gap
         self._source = source
         self.waiting_keyframe = self._video and source is not None
         self._first_pending = source is not None
@@ -87,14 +95,19 @@ class OutboundStream:
     def forward(self, source: object, view: RtpView, payload_type: int, now: float,
                 audio_level: bytes | None = None) -> bool:
         """Send a partner's packet (``payload_type``: this leg's); False if it was not sent."""
-        if source is not self._source:
-            return False
-        payload_at = 12 + len(self._ext)
         d = None
-        if self._video:
-            d = self._check_keyframe(view)
-            if d is False:
+        if source is not self._source:
+            if not self._finishes(source, view):
                 return False
+            if self._vp8:
+                d = vp8.descriptor(view.data[view.payload_start : view.payload_end])
+        else:
+            if self._video:
+                d = self._check_keyframe(view)
+                if d is False:
+                    return False
+            self._starting()
+        payload_at = 12 + len(self._ext)
         written = self.rewriter.rewrite(source, view.sequence, view.timestamp, now)
         if written is None:
             return False
@@ -112,21 +125,26 @@ class OutboundStream:
             if written.rebased:
                 self.pictures.rebase(d)
             self.pictures.rewrite(out, payload_at, d)
-        self._sent(bytes(out), written.sequence, now)
+        self._sent(bytes(out), written.sequence, now, source, view)
         return True
 
     def send_local(self, data: bytes, now: float) -> bool:
         """Send a packet aiortc's sender made for this leg (its PT and extensions are right)."""
-        if self._source is not LOCAL:
-            return False
         view = parse(data)
         if view is None:
             return False
         d = None
-        if self._video:
-            d = self._check_keyframe(view)
-            if d is False:
+        if self._source is not LOCAL:
+            if not self._finishes(LOCAL, view):
                 return False
+            if self._vp8:
+                d = vp8.descriptor(view.data[view.payload_start : view.payload_end])
+        else:
+            if self._video:
+                d = self._check_keyframe(view)
+                if d is False:
+                    return False
+            self._starting()
         written = self.rewriter.rewrite(LOCAL, view.sequence, view.timestamp, now)
         if written is None:
             return False
@@ -136,7 +154,7 @@ class OutboundStream:
             if written.rebased:
                 self.pictures.rebase(d)
             self.pictures.rewrite(out, view.payload_start, d)
-        self._sent(bytes(out), written.sequence, now)
+        self._sent(bytes(out), written.sequence, now, LOCAL, view)
         return True
 
     def resend(self, sequences: list[int], now: float) -> int:
@@ -184,7 +202,32 @@ class OutboundStream:
             self.waiting_keyframe = False
         return d
 
-    def _sent(self, packet: bytes, sequence: int, now: float) -> None:
+    def _starting(self) -> None:
+        """A packet of the followed source is about to go: the first after a switch starts a new run
+        of numbers (the rewriter chooses new offsets)."""
+        if self._rebase:
+            self._rebase = False
+            self.rewriter.forget_source()
+
+    def _finishes(self, source: object, view: RtpView) -> bool:
+        """Whether ``view`` completes the previous source's picture cut by the last switch."""
+        finishing = self._finishing
+        return finishing is not None and finishing[0] is source and finishing[1] == view.timestamp
+
+    def _sent(self, packet: bytes, sequence: int, now: float, source: object, view: RtpView) -> None:
+        if self._video:
+            self._open = None if view.marker else (source, view.timestamp)
+            if source is self._source:
+                self._finishing = None
+            elif view.marker:
+                self._finishing = None
+        if source is not self._source:
+            self.packets += 1
+            self.octets += len(packet) - 12
+            if self.history is not None:
+                self.history.add(sequence, packet, now)
+            self._send(packet)
+            return
         if self._first_pending or self._since is None:
             self._since = sequence
         if self.history is not None:
