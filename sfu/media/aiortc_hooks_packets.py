@@ -82,6 +82,10 @@ def problems() -> list[str]:
             found.append(f"{owner.__module__}.{owner.__name__}.{name}")
     if "_nominated" not in _code_names(aioice.Connection.sendto):
         found.append("aioice.Connection._nominated")
+    if "_protocols" not in _code_names(aioice.Connection.__init__):
+        found.append("aioice.Connection._protocols")
+    if "local_candidate" not in _code_names(aioice.ice.StunProtocol.datagram_received):
+        found.append("aioice.ice.StunProtocol.local_candidate")
     sender_init = _code_names(RTCRtpSender.__init__)
     for name in ("_RTCRtpSender__transport", "_ssrc", "_rtx_ssrc"):
         if name not in sender_init:
@@ -201,6 +205,11 @@ class InboundTap:
         connection.data_received = data_received  # type: ignore[method-assign]
         self._connection = connection
         self._original = original
+        # aioice tries to parse every datagram as STUN first (an exception per media packet): RTP
+        # and RTCP (first byte 128-191, never STUN's 0-3) go straight to the tap instead.
+        for protocol in list(connection._protocols):
+            if type(protocol) is aioice.ice.StunProtocol:
+                protocol.datagram_received = _skip_stun(protocol, data_received)  # type: ignore[method-assign]
 
     @classmethod
     def of(cls, dtls: RTCDtlsTransport) -> InboundTap:
@@ -223,6 +232,19 @@ class InboundTap:
         for table in (self._by_ssrc, self._by_pt):
             for key in [k for k, v in table.items() if v is sink]:
                 del table[key]
+
+
+def _skip_stun(protocol: Any, data_received: Callable[[bytes, int], None]) -> Callable[[bytes, Any], None]:
+    original = protocol.datagram_received
+    component = protocol.local_candidate.component
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        if data and 127 < data[0] < 192:
+            data_received(data, component)
+        else:
+            original(data, addr)
+
+    return datagram_received
 
 
 def on_receiver_parameters(receiver: RTCRtpReceiver, callback: Callable[[InboundLeg, RTCDtlsTransport], None]) -> None:
