@@ -6,6 +6,7 @@ differ), whose packets the stream renumbers like any other source's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -16,6 +17,11 @@ from .rtp.legs import OutboundLeg, payload_type_map
 from .rtp.stream import LOCAL, OutboundStream
 
 log = logging.getLogger(__name__)
+
+#: Seconds after a watcher's connection starts during which its first packets may be dropped.
+FRESH_CONNECTION = 2.0
+#: Seconds after the first keyframe sent on a fresh connection before asking for another.
+FRESH_REASK = 0.3
 
 
 class _PacketOutput:
@@ -29,6 +35,7 @@ class _PacketOutput:
 
     def _init_packets(self) -> None:
         self.stream = None
+        self._stream_started = 0.0
         self._routes: dict[int, tuple[Any, dict[int, int]]] = {}
         self._wall_offset = time.time() - time.monotonic()
 
@@ -37,6 +44,7 @@ class _PacketOutput:
         """The sender started (negotiation done): from now on every packet goes through a stream."""
         self.stream = OutboundStream(leg, send, wall_offset=self._wall_offset)
         self.stream.on_first_packet = self._first_packet
+        self._stream_started = time.monotonic()
         self._routes.clear()
         self._follow_in_stream()
         reroute = getattr(self._source, "reroute", None)
@@ -76,6 +84,16 @@ class _PacketOutput:
             log.info("%s forwarding packet (%x)", self.kind, id(self) & 0xFFFFFF)
         if self.on_first_item is not None:
             self.on_first_item()
+        if self.kind == "video" and time.monotonic() - self._stream_started < FRESH_CONNECTION:
+            # The watcher may still be finishing its DTLS handshake and drop the first packets
+            # (aiortc does so silently): ask for one more keyframe shortly after.
+            asyncio.get_running_loop().call_later(FRESH_REASK, self._reask, source)
+
+    def _reask(self, source: object) -> None:
+        if source is self._source and self.packet_mode:
+            request = getattr(source, "request_keyframe", None)
+            if request is not None:
+                request()
 
     def sent_counts(self) -> tuple[int, int] | None:
         """Packets and payload bytes sent on this track's SSRC (forwarded and the server's own)."""
