@@ -148,7 +148,7 @@ async def test_quick_nexts_show_only_the_new_partner(server, make_client, config
     print(f"[{config.forwarding}] Next -> first new-partner frame: " + ", ".join(f"{d * 1000:.0f}" for d in delays) + " ms")
 
 
-@pytest.mark.parametrize("config", ["auto", "packet"], indirect=True)
+@pytest.mark.parametrize("config", ["auto", "passthrough"], indirect=True)
 async def test_codec_mismatch_falls_back_to_transcoding(server, make_client, config: Config) -> None:
     h264 = await make_client(1, video_codecs=["video/H264"], **SIZE)
     vp8 = await make_client(2, video_codecs=["video/VP8"], **SIZE)
@@ -170,11 +170,11 @@ async def test_codec_mismatch_falls_back_to_transcoding(server, make_client, con
     assert "VP8/90000" in sdp_codecs[2] and "H264/90000" not in sdp_codecs[2]
     status = server.server.status()
     assert status["directions"]["video"] == {"transcode": 2}, status
-    same = "packet"  # auto forwards packets where both legs share a codec
+    same = "passthrough" if config.forwarding == "passthrough" else "packet"  # auto: packets
     assert status["directions"]["audio"] == {same: 2}, status
 
 
-@pytest.mark.parametrize("config", ["auto", "packet"], indirect=True)
+@pytest.mark.parametrize("config", ["auto", "passthrough"], indirect=True)
 async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) -> None:
     """A watcher behind a 600 kbps bottleneck (tail drop beyond 250 ms of queue) watches a partner
     who would send more: its bandwidth estimate reaches the partner's encoder through the server,
