@@ -209,7 +209,7 @@ class InboundTap:
         # and RTCP (first byte 128-191, never STUN's 0-3) go straight to the tap instead.
         for protocol in list(connection._protocols):
             if type(protocol) is aioice.ice.StunProtocol:
-                protocol.datagram_received = _skip_stun(protocol, data_received)  # type: ignore[method-assign]
+                protocol.datagram_received = _skip_stun(protocol, data_received)  # type: ignore[method-assign,assignment]
 
     @classmethod
     def of(cls, dtls: RTCDtlsTransport) -> InboundTap:

@@ -95,7 +95,7 @@ class OutboundStream:
     def forward(self, source: object, view: RtpView, payload_type: int, now: float,
                 audio_level: bytes | None = None) -> bool:
         """Send a partner's packet (``payload_type``: this leg's); False if it was not sent."""
-        d = None
+        d: vp8.Vp8Descriptor | bool | None = None
         if source is not self._source:
             if not self._finishes(source, view):
                 return False
@@ -133,7 +133,7 @@ class OutboundStream:
         view = parse(data)
         if view is None:
             return False
-        d = None
+        d: vp8.Vp8Descriptor | bool | None = None
         if self._source is not LOCAL:
             if not self._finishes(LOCAL, view):
                 return False
@@ -217,9 +217,7 @@ class OutboundStream:
     def _sent(self, packet: bytes, sequence: int, now: float, source: object, view: RtpView) -> None:
         if self._video:
             self._open = None if view.marker else (source, view.timestamp)
-            if source is self._source:
-                self._finishing = None
-            elif view.marker:
+            if source is self._source or view.marker:
                 self._finishing = None
         if source is not self._source:
             self.packets += 1
