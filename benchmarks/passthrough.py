@@ -73,7 +73,7 @@ class DirectPair:
 
         from sfu.headless import stamp as stamps
         from sfu.headless.client import ReceivedFrame
-        from sfu.media import aiortc_private
+        from sfu.media.aiortc_hooks.ice import set_host_addresses
 
         @self.watcher.on("track")
         def on_track(track) -> None:
@@ -88,7 +88,7 @@ class DirectPair:
 
         self.publisher.addTrack(self.track)
         for pc in (self.publisher, self.watcher):
-            aiortc_private.set_host_addresses(pc, ["127.0.0.1"])
+            set_host_addresses(pc, ["127.0.0.1"])
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         await self.watcher.setRemoteDescription(self.publisher.localDescription)
         await self.watcher.setLocalDescription(await self.watcher.createAnswer())
@@ -110,10 +110,10 @@ async def video_bytes_sent(client) -> int:
 
 
 def pin_bitrate(client, kbps: int) -> None:
-    from sfu.media import aiortc_private
+    from sfu.media.aiortc_hooks.testing import pin_encoder_bitrate
 
     sender = next(t.sender for t in client.pc.getTransceivers() if t.kind == "video")
-    aiortc_private.pin_encoder_bitrate(sender, kbps * 1000)
+    pin_encoder_bitrate(sender, kbps * 1000)
 
 
 async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) -> None:
@@ -286,7 +286,13 @@ def main() -> int:
         asyncio.run(run_load(args.load, args.pairs, args.seconds, args.nexts, args.kbps))
         return 0
 
-    results = [run_mode(mode, args) for mode in args.modes.split(",")]
+    from sfu.media.modes import FORWARDING_MODES
+
+    modes = args.modes.split(",")
+    unknown = [m for m in modes if m not in FORWARDING_MODES]
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(FORWARDING_MODES)}")
+    results = [run_mode(mode, args) for mode in modes]
     print(f"\n{args.pairs} pairs, {WIDTH}x{HEIGHT} {FPS} fps VP8 + Opus, {args.seconds:.0f} s steady state, "
           f"{args.nexts} Nexts; {os.cpu_count()} cores")
     header = ("mode", "video kbps/pub", "recv fps", "CPU s/pair-s", "pairs/core", "Next p50 ms", "Next p95 ms",

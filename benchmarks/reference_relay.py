@@ -20,12 +20,18 @@ import time
 import uuid
 
 from aiohttp import WSMsgType, web
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamError,
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
 from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from sfu.media import aiortc_private  # noqa: E402  (only to offer 127.0.0.1 on loopback)
+from sfu.media.aiortc_hooks.ice import set_host_addresses  # noqa: E402  (to offer 127.0.0.1 on loopback)
 
 
 class Switch(MediaStreamTrack):
@@ -126,7 +132,7 @@ class Relay:
                     await peer.pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
                     for transceiver in peer.pc.getTransceivers():
                         peer.pc.addTrack(peer.out[transceiver.kind])
-                    aiortc_private.set_host_addresses(peer.pc, self.addresses)
+                    set_host_addresses(peer.pc, self.addresses)
                     await peer.pc.setLocalDescription(await peer.pc.createAnswer())
                     await peer.send(type="answer", sdp=peer.pc.localDescription.sdp)
                 elif data.get("type") in ("start", "next"):

@@ -15,9 +15,15 @@ const AUDIO_CONSTRAINTS = {
   autoGainControl: true,
 };
 
-/** Map a getUserMedia error to one of: denied | notfound | busy | unsupported | other. */
+/** @typedef {'audio' | 'video'} Kind */
+
+/**
+ * Map a getUserMedia error to one of: denied | notfound | busy | unsupported | other.
+ * @param {unknown} err
+ * @returns {'denied' | 'notfound' | 'busy' | 'unsupported' | 'other'}
+ */
 export function classifyMediaError(err) {
-  const name = err && err.name;
+  const name = err && /** @type {{name?: unknown}} */ (err).name;
   switch (name) {
     case 'NotAllowedError':
     case 'PermissionDeniedError':
@@ -60,6 +66,7 @@ export class LocalMedia extends EventTarget {
     return this.stream.getVideoTracks()[0] || null;
   }
 
+  /** @param {Kind} kind */
   track(kind) {
     return kind === 'audio' ? this.audioTrack : this.videoTrack;
   }
@@ -78,6 +85,7 @@ export class LocalMedia extends EventTarget {
     if (audio) wanted.push({ audio: true, video: false });
     if (video) wanted.push({ audio: false, video: true });
 
+    /** @type {null | {kind: string, error: unknown}} */
     let problem = null;
     for (const want of wanted) {
       try {
@@ -93,7 +101,8 @@ export class LocalMedia extends EventTarget {
         };
       } catch (err) {
         const kind = classifyMediaError(err);
-        console.warn('getUserMedia failed', want, err && err.name, err && err.message);
+        const e = /** @type {{name?: string, message?: string} | null} */ (err);
+        console.warn('getUserMedia failed', want, e && e.name, e && e.message);
         if (!problem) problem = { kind, error: err };
         // A refusal is the user's decision: do not ask again and again.
         if (kind === 'denied' || kind === 'unsupported') break;
@@ -102,7 +111,11 @@ export class LocalMedia extends EventTarget {
     return { audio: !!this.audioTrack, video: !!this.videoTrack, problem };
   }
 
-  /** Open a specific device. Returns {track, old} — the caller swaps senders, then stops `old`. */
+  /**
+   * Open a specific device. Returns {track, old} — the caller swaps senders, then stops `old`.
+   * @param {Kind} kind
+   * @param {string} deviceId
+   */
   async openDevice(kind, deviceId) {
     const constraints = kind === 'audio'
       ? { audio: { ...AUDIO_CONSTRAINTS, deviceId: { exact: deviceId } }, video: false }
@@ -114,6 +127,10 @@ export class LocalMedia extends EventTarget {
     return { track, old };
   }
 
+  /**
+   * @param {Kind} kind
+   * @param {boolean} enabled
+   */
   setEnabled(kind, enabled) {
     if (kind === 'audio') this.audioEnabled = enabled;
     else this.videoEnabled = enabled;
@@ -122,6 +139,7 @@ export class LocalMedia extends EventTarget {
     this.dispatchEvent(new CustomEvent('change'));
   }
 
+  /** @param {Kind} kind */
   currentDeviceId(kind) {
     const t = this.track(kind);
     if (!t) return '';
@@ -133,12 +151,17 @@ export class LocalMedia extends EventTarget {
     if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) {
       return { audio: [], video: [] };
     }
+    /** @type {MediaDeviceInfo[]} */
     let all = [];
     try {
       all = await navigator.mediaDevices.enumerateDevices();
     } catch (err) {
       console.warn('enumerateDevices failed', err);
     }
+    /**
+     * @param {MediaDeviceKind} kind
+     * @param {string} fallback
+     */
     const pick = (kind, fallback) => all
       .filter((d) => d.kind === kind && d.deviceId)
       .map((d, i) => ({ id: d.deviceId, label: d.label || `${fallback} ${i + 1}` }));
@@ -152,8 +175,9 @@ export class LocalMedia extends EventTarget {
     }
   }
 
+  /** @param {MediaStreamTrack} track */
   _install(track) {
-    const kind = track.kind;
+    const kind = /** @type {Kind} */ (track.kind);
     for (const old of (kind === 'audio' ? this.stream.getAudioTracks() : this.stream.getVideoTracks())) {
       this.stream.removeTrack(old);
     }

@@ -7,15 +7,21 @@
 //   'retry'    {}                             a reconnect attempt is starting now
 
 export class Signaling extends EventTarget {
+  /**
+   * @param {string} url  ws:// or wss:// URL
+   * @param {{minDelay?: number, maxDelay?: number}} [backoff]  reconnect delays in ms
+   */
   constructor(url, { minDelay = 1000, maxDelay = 30000 } = {}) {
     super();
     this.url = url;
     this.minDelay = minDelay;
     this.maxDelay = maxDelay;
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.attempt = 0;          // consecutive failed attempts, drives the backoff
     this.retryAt = 0;          // Date.now() of the next scheduled attempt (0 = none)
-    this._timer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this._timer = undefined;
     this._closedForGood = false;
     this._minNextDelay = 0;    // a floor for the next delay (e.g. "server full": wait longer)
 
@@ -32,7 +38,7 @@ export class Signaling extends EventTarget {
   connect() {
     if (this._closedForGood) return;
     clearTimeout(this._timer);
-    this._timer = null;
+    this._timer = undefined;
     this.retryAt = 0;
     if (this.ws && (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)) {
       return;
@@ -79,13 +85,21 @@ export class Signaling extends EventTarget {
     this.attempt = 0;
   }
 
-  /** Make the next reconnect wait at least `ms` (used for "server full"). */
+  /**
+   * Make the next reconnect wait at least `ms` (used for "server full").
+   * @param {number} ms
+   */
   delayNextRetry(ms) {
     this._minNextDelay = Math.max(this._minNextDelay, ms);
   }
 
+  /**
+   * Send one message as JSON.
+   * @param {object} obj
+   * @returns {boolean} false if the socket is not open
+   */
   send(obj) {
-    if (!this.isOpen) return false;
+    if (!this.ws || !this.isOpen) return false;
     this.ws.send(JSON.stringify(obj));
     return true;
   }
@@ -114,6 +128,11 @@ export class Signaling extends EventTarget {
     this.ws = null;
   }
 
+  /**
+   * @param {boolean} wasOpen
+   * @param {number} code
+   * @param {string} reason
+   */
   _scheduleReconnect(wasOpen, code, reason) {
     const base = Math.min(this.maxDelay, this.minDelay * 2 ** this.attempt);
     const jitter = 0.8 + Math.random() * 0.4;

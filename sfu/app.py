@@ -9,7 +9,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .config import Config
-from .media import aiortc_private
+from .media import aiortc_hooks
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .server import Server
 
@@ -57,7 +57,7 @@ CLIENT_DIR = web.AppKey("client_dir", Path)
 
 
 def create_app(config: Config) -> web.Application:
-    aiortc_private.check()
+    aiortc_hooks.check()
     app = web.Application()
     server = Server(config)
     app[SERVER] = server

@@ -1,7 +1,8 @@
 """Command line: ``sfu serve``, ``sfu config`` and ``sfu loadtest``.
 
 Every setting of :class:`sfu.config.Config` is a flag, an ``SFU_*`` environment variable and a TOML
-key (see :mod:`sfu.config_load`); the command line wins over the environment, which wins over the file.
+key (see :mod:`sfu.config.loading`); the command line wins over the environment, which wins over the file.
+Only ``sfu serve`` and ``sfu loadtest`` load the media stack; ``sfu config`` and ``sfu --version`` do not.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import Config
-from .config_load import ConfigError, add_arguments, load, render_json, render_toml, settings, unknown_env
+from .config import Config, ConfigError, add_arguments, all_settings, load, render_json, render_toml, unknown_env
 
 #: Exit status for an unusable configuration (as argparse uses for bad usage).
 EXIT_CONFIG = 2
@@ -46,7 +46,7 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace) -> tuple[Config, dict[str, str]]:
     given = vars(args)
-    cli = {s.name: given[s.name] for s in settings() if s.name in given}
+    cli = {s.name: given[s.name] for s in all_settings() if s.name in given}
     for warning in unknown_env():
         print(f"sfu: warning: {warning}", file=sys.stderr)
     return load(cli, config_file=given.get("config"))
@@ -70,7 +70,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .media.aiortc_private import PrivateApiError
+    from .media.aiortc_hooks import PrivateApiError
     from .runner import TlsError, run
 
     try:
@@ -82,9 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _report(ConfigError([str(exc)]))
 
 
-def _add_loadtest(sub: argparse._SubParsersAction) -> None:
-    from .loadtest import cli as loadtest
-
+def _add_loadtest(sub: argparse._SubParsersAction, with_arguments: bool) -> None:
     p = sub.add_parser(
         "loadtest",
         help="drive pairs of headless clients against a running server and measure it",
@@ -92,23 +90,34 @@ def _add_loadtest(sub: argparse._SubParsersAction) -> None:
         "stamped video, with pairing, Next, fps, freezes, latency, loss and server CPU measured.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    loadtest.add_arguments(p)
-    p.set_defaults(func=loadtest.run)
+    if with_arguments:  # the load tester's module imports the media stack
+        from .loadtest import cli as loadtest
+
+        loadtest.add_arguments(p)
+        p.set_defaults(func=loadtest.run)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_loadtest: bool = True) -> argparse.ArgumentParser:
+    """The ``sfu`` command line; ``with_loadtest=False`` leaves out the load tester's own arguments
+    (and so never imports the media stack)."""
     parser = argparse.ArgumentParser(prog="sfu", description="Random 1:1 video chat server.")
     parser.add_argument("--version", action="version", version=f"sfu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     _add_serve(sub)
     _add_config(sub)
-    _add_loadtest(sub)
+    _add_loadtest(sub, with_loadtest)
     return parser
 
 
+def _command(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand named in ``argv`` (its first argument that is not an option)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(with_loadtest=_command(argv) == "loadtest").parse_args(argv)
     return args.func(args)
 
 

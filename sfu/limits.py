@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .config import Config
+from .signaling.errors import ErrorCode
 
 
 class TokenBucket:
@@ -42,7 +43,7 @@ class TokenBucket:
 class Refusal:
     """Why a new connection is refused: a protocol error code and a message for humans."""
 
-    code: str
+    code: ErrorCode
     message: str
 
 
@@ -66,14 +67,14 @@ class AddressLimits:
             self.open[address] = self.open.get(address, 0) + 1
             return None
         if self.max_open and self.open.get(address, 0) >= self.max_open:
-            return Refusal("too_many_connections", f"at most {self.max_open} connections per address")
+            return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, f"at most {self.max_open} connections per address")
         bucket = self._buckets.get(address)
         if bucket is None:
             if len(self._buckets) >= self.SWEEP_AT:
                 self._sweep(now)
             bucket = self._buckets[address] = TokenBucket(self.rate, self.burst, now)
         if not bucket.take(now):
-            return Refusal("rate_limited", "too many new connections from this address; try again shortly")
+            return Refusal(ErrorCode.RATE_LIMITED, "too many new connections from this address; try again shortly")
         self.open[address] = self.open.get(address, 0) + 1
         return None
 

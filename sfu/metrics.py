@@ -83,9 +83,9 @@ class ServerMetrics:
     def on_connected(self) -> None:
         self.connections.inc()
 
-    def on_message_sent(self, message: dict) -> None:
-        if message.get("type") == "error":
-            self.errors.labels(code=str(message.get("code"))).inc()
+    def on_error(self, code: str) -> None:
+        """An error reply with ``code`` was sent to a client."""
+        self.errors.labels(code=str(code)).inc()
 
     def on_looking(self, session_id: str, now: float) -> None:
         """The participant started looking for a partner (start, Next, or partner left)."""

@@ -73,6 +73,14 @@ def run(config: Config) -> int:
     logs.setup(config.log_level, config.log_format)
     context = ssl_context(config)
     app = create_app(config)
+    port_range = config.media_port_range()
+    log.info(
+        "media on %s, announced as %s, UDP ports %s; TURN URLs with per-client credentials: %d",
+        ", ".join(config.host_addresses()) or "every interface",
+        config.public_ip or "is",
+        "%d-%d" % port_range if port_range else "any",
+        len(config.turn_urls),
+    )
 
     async def arm_hard_exit(app: web.Application) -> None:
         def hard_exit() -> None:

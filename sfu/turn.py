@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .config import Config, IceServer
+from .config.validation import turn_problems
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,9 @@ class IceServerIssuer:
     turn_ttl: float = 86400.0
 
     def __post_init__(self) -> None:
-        if self.turn_secret and not self.turn_urls:
-            raise ValueError("a TURN secret needs at least one TURN URL (--turn-url)")
-        if self.turn_urls and not self.turn_secret:
-            raise ValueError("TURN URLs need the shared secret coturn was given (--turn-secret)")
-        for url in self.turn_urls:
-            if not url.startswith(("turn:", "turns:")):
-                raise ValueError(f"not a TURN URL: {url!r} (expected turn:HOST[:PORT][?transport=tcp])")
-        if self.turn_ttl <= 0:
-            raise ValueError("the TURN credential lifetime must be positive")
+        problems = turn_problems(self.turn_urls, self.turn_secret, self.turn_ttl)
+        if problems:
+            raise ValueError(problems[0])
 
     @classmethod
     def from_config(cls, config: Config) -> "IceServerIssuer":

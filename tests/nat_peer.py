@@ -28,7 +28,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 
 from sfu.headless import stamp as stamps  # noqa: E402
 from sfu.headless.client import HeadlessClient  # noqa: E402
-from sfu.media import aiortc_private  # noqa: E402
+from sfu.media.aiortc_hooks import testing  # noqa: E402
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -82,8 +82,8 @@ async def visit(args: argparse.Namespace) -> None:
     try:
         result["messages"] = client.messages()
         result["state"] = client.pc.connectionState if client.pc else None
-        result["remote_addresses"] = sorted(aiortc_private.remote_addresses(client.pc)) if client.pc else []
-        result["selected"] = aiortc_private.selected_pairs(client.pc) if client.pc else []
+        result["remote_addresses"] = sorted(testing.remote_addresses(client.pc)) if client.pc else []
+        result["selected"] = testing.selected_pairs(client.pc) if client.pc else []
         result["partner_stamps"] = sum(1 for f in client.received.frames if f.stamp and f.stamp.sender == args.partner)
         emit(result)
         if result["ok"]:
@@ -118,7 +118,7 @@ async def p2p(args: argparse.Namespace) -> None:
             "connected": pc.connectionState == "connected",
             "state": pc.connectionState,
             "local_sdp": pc.localDescription.sdp,
-            "selected": aiortc_private.selected_pairs(pc),
+            "selected": testing.selected_pairs(pc),
         }
         emit(result)
         if result["connected"]:
@@ -130,35 +130,24 @@ async def p2p(args: argparse.Namespace) -> None:
 # -- a bare TURN allocation ------------------------------------------------------------------------
 async def turn_alloc(args: argparse.Namespace) -> None:
     """Allocate on a TURN server over TCP, then ask it to relay to each ``--peer``."""
-    from aioice import turn
-
     host, port = args.server.rsplit(":", 1)
-    loop = asyncio.get_running_loop()
     result: dict[str, Any] = {"allocated": False}
-    transport = None
+    allocation = None
     try:
-        transport, protocol = await loop.create_connection(
-            lambda: turn.TurnClientTcpProtocol(
-                (host, int(port)), username=args.username, password=args.credential,
-                lifetime=600, channel_refresh_time=500,
-            ),
-            host=host,
-            port=int(port),
-        )
-        relayed = await asyncio.wait_for(protocol.connect(), 15)
-        result.update(allocated=True, relayed=list(relayed), peers={})
+        allocation = await testing.allocate_turn_tcp((host, int(port)), args.username, args.credential, 15)
+        result.update(allocated=True, relayed=list(allocation.relayed), peers={})
         for number, peer in enumerate(args.peer):
             peer_host, peer_port = peer.rsplit(":", 1)
             try:
-                await asyncio.wait_for(protocol.channel_bind(0x4000 + number, (peer_host, int(peer_port))), 15)
+                await asyncio.wait_for(allocation.bind_channel(0x4000 + number, (peer_host, int(peer_port))), 15)
                 result["peers"][peer] = "allowed"
             except Exception as exc:
                 result["peers"][peer] = f"{type(exc).__name__}: {exc}"
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        if transport is not None:
-            transport.close()
+        if allocation is not None:
+            allocation.close()
     emit(result)
 
 

@@ -101,7 +101,7 @@ def test_behind_a_proxy_with_a_public_ip_media_leaves_loopback() -> None:
 
 
 def test_bind_in_range_skips_taken_ports_and_says_when_none_is_left() -> None:
-    from sfu.media.aiortc_private import PortRangeExhausted, bind_udp_in_range
+    from sfu.media.aiortc_hooks.ice import PortRangeExhausted, bind_udp_in_range
 
     low, high = _free_range(3)
     taken = []

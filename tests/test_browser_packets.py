@@ -91,8 +91,9 @@ def test_ten_quick_nexts_decode_without_freezes(browser, server) -> None:
                 frozen.append(now["video"]["frozen"] - then["video"]["frozen"])
             presser.wait_state("waiting", "paired")
         stats = {u.name: u.js(JS_INBOUND) for u in users}
-        print(f"\n[{server.mode}] Next -> partner picture (Chromium, incl. polling): "
-              + ", ".join(f"{d * 1000:.0f}" for d in delays) + f" ms; freezes while paired: {freezes} ({sum(frozen):.2f} s in all)")
+        shown = ", ".join(f"{d * 1000:.0f}" for d in delays)
+        print(f"\n[{server.mode}] Next -> partner picture (Chromium, incl. polling): {shown} ms; "
+              f"freezes while paired: {freezes} ({sum(frozen):.2f} s in all)")
         print(f"[{server.mode}] inbound stats: {stats}")
         # Short stalls happen on a loaded machine (Chromium counts any frame 150 ms late as a freeze);
         # what must never happen is a picture stuck for a second.

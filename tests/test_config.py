@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sfu.config import Config, IceServer
-from sfu.config_load import ConfigError, load, render_toml, settings
+from sfu.config import ConfigError, all_settings, load, render_toml
 from sfu.cli import build_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +32,7 @@ def sfu(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def cli_values(*argv: str) -> dict:
     args = build_parser().parse_args(["serve", *argv])
-    return {s.name: getattr(args, s.name) for s in settings() if hasattr(args, s.name)}
+    return {s.name: getattr(args, s.name) for s in all_settings() if hasattr(args, s.name)}
 
 
 def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_help_documents_every_setting() -> None:
     result = sfu("serve", "--help")
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
-    for s in settings():
+    for s in all_settings():
         assert s.flag in text, s.name
         assert s.env in text, s.name
     assert "--config FILE" in text
@@ -146,3 +146,32 @@ def test_config_command_masks_credentials(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout and 'username = "u"' in result.stdout
     assert "hunter2" in sfu("config", "--config", str(toml), "--show-secrets").stdout
+
+
+MEDIA_STACK = ("aiortc", "av", "aioice")
+
+
+def test_config_and_its_commands_do_not_load_the_media_stack() -> None:
+    """`import sfu.config`, `sfu config` and `sfu --version` never import aiortc or PyAV."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "import sfu.config\n"
+        "from sfu.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['config', '--format', 'json']) == 0\n"
+        "    try:\n"
+        "        main(['--version'])\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {MEDIA_STACK!r}))\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SFU_")}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    # The same probe does see the media stack once the server is imported (it is not blind).
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, sfu.server; print('aiortc' in sys.modules)"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60,
+    )
+    assert loaded.stdout.strip() == "True", loaded.stderr

@@ -3,9 +3,9 @@ until the next keyframe (aiortc's sender renumbers packets, so a hole would go u
 
 from __future__ import annotations
 
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc import RTCRtpCodecParameters
 
+from sfu.media.aiortc_hooks.testing import depayloaded_packet
 from sfu.media.encoded import EncodedFrame, FrameAssembler, is_keyframe, same_codec
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
@@ -22,15 +22,20 @@ class Publisher:
         self.packets = packets
         self.gop = gop
 
-    def frame(self, index: int) -> list[RtpPacket]:
+    def frame(self, index: int) -> list:
         key = index % self.gop == 0
         out = []
         for i in range(self.packets):
-            packet = RtpPacket(payload_type=96, sequence_number=self.seq, timestamp=3000 * index, ssrc=1234)
-            packet.marker = int(i == self.packets - 1)
-            packet.payload = bytes([0x10 if i == 0 else 0x00]) + b"x"
             head = bytes([0x00 if key else 0x01]) if i == 0 else b""
-            packet._data = head + bytes([index % 256, i])  # type: ignore[attr-defined]
+            packet = depayloaded_packet(
+                payload_type=96,
+                sequence_number=self.seq,
+                timestamp=3000 * index,
+                ssrc=1234,
+                marker=i == self.packets - 1,
+                payload=bytes([0x10 if i == 0 else 0x00]) + b"x",  # VP8 descriptor: S bit on the first
+                data=head + bytes([index % 256, i]),
+            )
             out.append(packet)
             self.seq = (self.seq + 1) & 0xFFFF
         return out
@@ -65,19 +70,16 @@ def test_reordered_packets_still_make_whole_frames() -> None:
     assert [f.timestamp // 3000 for f in frames] == list(range(5))
 
 
-def test_lost_packet_withholds_frames_until_the_next_keyframe(monkeypatch) -> None:
-    import sfu.media.encoded as encoded
-
-    clock = [100.0]
-    monkeypatch.setattr(encoded.time, "monotonic", lambda: clock[0])
+def test_lost_packet_withholds_frames_until_the_next_keyframe() -> None:
     tap, frames, broken = assembler()
     pub = Publisher()
+    now = 100.0
     for i in range(25):
-        clock[0] += 0.033
+        now += 0.033
         for n, packet in enumerate(pub.frame(i)):
             if i == 3 and n == 1:
                 continue  # lost for good (no retransmission)
-            tap.add(packet)
+            tap.receive(packet, now)
     shown = [f.timestamp // 3000 for f in frames]
     # Frames 0-2 pass; 3 is incomplete; 4-9 depend on it and are withheld; 10 is a keyframe.
     assert shown == [0, 1, 2] + list(range(10, 25))
@@ -105,3 +107,24 @@ def test_keyframe_detection_and_codec_matching() -> None:
         mimeType="video/H264", clockRate=90000, payloadType=99, parameters={"packetization-mode": "0"}
     )
     assert not same_codec(H264, other_mode)
+
+
+def test_a_retransmission_within_the_wait_completes_the_frame() -> None:
+    from sfu.media.encoded import MAX_WAIT
+
+    tap, frames, broken = assembler()
+    pub = Publisher()
+    now = 50.0
+    late = None
+    for i in range(6):
+        now += 0.033
+        for n, packet in enumerate(pub.frame(i)):
+            if i == 2 and n == 1:
+                late = packet  # delayed: comes back as a NACK retransmission
+                continue
+            tap.receive(packet, now)
+    assert [f.timestamp // 3000 for f in frames] == [0, 1]  # 2 is incomplete; 3-5 wait behind it
+    assert late is not None and now - 50.0 < MAX_WAIT
+    tap.receive(late, now)
+    assert [f.timestamp // 3000 for f in frames] == [0, 1, 2, 3, 4, 5]
+    assert not broken and tap.losses == 0

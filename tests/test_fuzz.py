@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from sfu.config import Config
 from sfu.headless.client import HeadlessClient
-from sfu.media import aiortc_private
+from sfu.media.aiortc_hooks.ice import set_host_addresses
 
 from .ops_helpers import running
 
@@ -200,7 +200,7 @@ def arena() -> Iterator[Arena]:
         pc = RTCPeerConnection()
         pc.addTransceiver("audio", direction="sendrecv")
         pc.addTransceiver("video", direction="sendrecv")
-        aiortc_private.set_host_addresses(pc, ["127.0.0.1"])
+        set_host_addresses(pc, ["127.0.0.1"])
         await pc.setLocalDescription(await pc.createOffer())
         arena.offer_sdp = pc.localDescription.sdp
         await pc.close()

@@ -21,7 +21,7 @@ from aiortc import RTCPeerConnection
 from sfu.config import Config
 from sfu.headless.client import HeadlessClient
 from sfu.media.peer import PeerMedia
-from sfu.session import Session
+from sfu.signaling.connection import Session
 
 CYCLES = int(os.environ.get("LEAK_CYCLES", "300"))
 #: LEAK_VIDEO=1: clients also send 160x120 video (heavier; the default run is audio only).

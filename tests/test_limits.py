@@ -10,7 +10,7 @@ from aiortc import RTCPeerConnection
 
 from sfu.config import Config
 from sfu.headless.client import HeadlessClient
-from sfu.media import aiortc_private
+from sfu.media.aiortc_hooks.ice import set_host_addresses
 
 from .ops_helpers import RawSocket, running
 
@@ -122,7 +122,7 @@ async def test_ice_never_connects_timeout() -> None:
         s = await RawSocket.open(srv.ws_url)
         pc = RTCPeerConnection()
         pc.addTransceiver("audio", direction="sendrecv")
-        aiortc_private.set_host_addresses(pc, ["127.0.0.1"])
+        set_host_addresses(pc, ["127.0.0.1"])
         await pc.setLocalDescription(await pc.createOffer())
         await s.send({"type": "offer", "sdp": pc.localDescription.sdp})
         await pc.close()  # the client vanishes: nobody answers the server's connectivity checks

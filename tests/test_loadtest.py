@@ -170,11 +170,12 @@ def test_refuses_non_loopback_target() -> None:
 
 
 async def test_keyframe_request_over_rtp_switches_replay_to_intra() -> None:
-    """A PLI sent by a real receiver reaches the replay track (through the private-hook module)
+    """A PLI sent by a real receiver reaches the replay track (through the aiortc hooks)
     and makes it send intra frames at once; the receiver keeps reading the right stamps."""
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    from sfu.media import aiortc_private
+    from sfu.media.aiortc_hooks import ice, testing
+    from sfu.media.aiortc_hooks.server import send_pli
 
     # One keyframe per loop, so that intra frames can only come from the start or the request.
     spec = VideoSpec(width=320, height=240, fps=30, bitrate=300_000, loop_seconds=4.0, gop_seconds=4.0)
@@ -195,11 +196,11 @@ async def test_keyframe_request_over_rtp_switches_replay_to_intra() -> None:
     receiver_pc.on("track", lambda remote: readers.append(asyncio.ensure_future(read(remote))))
     try:
         sender = sender_pc.addTransceiver(track, direction="sendonly").sender
-        track.keyframe_requested = lambda: aiortc_private.take_keyframe_request(sender)
-        aiortc_private.set_host_addresses(sender_pc, ["127.0.0.1"])
+        track.keyframe_requested = lambda: testing.take_keyframe_request(sender)
+        ice.set_host_addresses(sender_pc, ["127.0.0.1"])
         await sender_pc.setLocalDescription(await sender_pc.createOffer())
         await receiver_pc.setRemoteDescription(sender_pc.localDescription)
-        aiortc_private.set_host_addresses(receiver_pc, ["127.0.0.1"])
+        ice.set_host_addresses(receiver_pc, ["127.0.0.1"])
         await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
         await sender_pc.setRemoteDescription(receiver_pc.localDescription)
         await asyncio.wait_for(got_frames.wait(), 30)
@@ -208,7 +209,7 @@ async def test_keyframe_request_over_rtp_switches_replay_to_intra() -> None:
             await asyncio.sleep(0.05)
         intra_before = track.intra_sent
         receiver = receiver_pc.getReceivers()[0]
-        await receiver._send_rtcp_pli(sender._ssrc)  # what a forwarding server does on a switch
+        send_pli(receiver, testing.sender_ssrc(sender))  # what a forwarding server does on a switch
         deadline = time.monotonic() + 10
         while track.intra_sent == intra_before and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aioice
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender
 
 from sfu.config import Config
 from sfu.headless import stamp as stamps
-from sfu.media import aiortc_hooks_packets as hooks
-from sfu.media import aiortc_private
-from sfu.media.forwarding import make_forwarding
-from sfu.media.packets import PacketFeed, packet_problems
+from sfu.media import aiortc_hooks
+from sfu.media.aiortc_hooks import packet_senders, packets, testing
+from sfu.media.forwarding import Passthrough, make_forwarding
+from sfu.media.packet_feed import PacketFeed
 
 from .routing import pair_up
 
@@ -29,30 +28,44 @@ def config() -> Config:
 
 
 def test_every_packet_hook_is_present() -> None:
-    assert hooks.problems() == []
-    assert packet_problems() == []
-    assert hooks.supported() == (True, "")
+    assert packets.problems() == []
+    assert packet_senders.problems() == []
+    assert aiortc_hooks.packet_problems() == []
+    assert aiortc_hooks.packet_supported() == (True, "")
     assert make_forwarding("packet").name == "packet"
+    assert make_forwarding("auto").name == "auto"
 
 
 @pytest.mark.parametrize(
-    "owner, name",
-    [(aioice.Connection, "data_received"), (RTCRtpSender, "_handle_rtcp_packet"), (RTCRtpReceiver, "receive")],
+    "owner, name, listed_by",
+    [
+        (RTCRtpReceiver, "receive", packets.problems),
+        (RTCRtpReceiver, "_handle_rtcp_packet", packets.problems),
+        (RTCRtpSender, "_handle_rtcp_packet", packet_senders.problems),
+        (RTCRtpSender, "getStats", packet_senders.problems),
+    ],
 )
-def test_missing_hook_refuses_packet_mode(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> None:
+def test_missing_hook_refuses_packet_mode(monkeypatch: pytest.MonkeyPatch, owner: type, name: str, listed_by) -> None:
     monkeypatch.delattr(owner, name)
-    assert any(name in problem for problem in hooks.problems())
-    with pytest.raises(aiortc_private.PrivateApiError, match=name):
+    assert any(name in problem for problem in listed_by()), listed_by()
+    assert any(name in problem for problem in aiortc_hooks.packet_problems())
+    with pytest.raises(aiortc_hooks.PrivateApiError, match=name):
         make_forwarding("packet")
+
+
+def test_auto_falls_back_to_encoded_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(RTCRtpReceiver, "receive")
+    forwarding = make_forwarding("auto")
+    assert type(forwarding) is Passthrough and forwarding.name == "auto"
 
 
 def test_serve_refuses_packet_mode_clearly(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from sfu.cli import main
 
-    monkeypatch.delattr(aioice.Connection, "data_received")
+    monkeypatch.delattr(RTCRtpReceiver, "receive")
     assert main(["serve", "--port", "0", "--forwarding", "packet"]) == 2
     err = capsys.readouterr().err
-    assert "packet forwarding unavailable" in err and "data_received" in err
+    assert "packet forwarding unavailable" in err and "RTCRtpReceiver.receive" in err
     assert "Traceback" not in err
 
 
@@ -79,26 +92,26 @@ async def test_packets_bypass_aiortc_receive_path(server, make_client) -> None:
         return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
 
     # (A few packets queued before the tap was in place may have gone the old way.)
-    before = {kind: (await aiortc_received(kind), media_a.feeds[kind].assembler.frames,
-                     media_a.feeds[kind].inbound.packets) for kind in ("audio", "video")}
+    before = {kind: (await aiortc_received(kind), media_a.sources[kind].assembler.frames,
+                     media_a.sources[kind].inbound.packets) for kind in ("audio", "video")}
     for kind in ("audio", "video"):
-        feed = media_a.feeds[kind]
+        feed = media_a.sources[kind]
         floor = before[kind][2] + 20
         await _until(lambda feed=feed, floor=floor: feed.inbound.packets > floor, timeout=20, what=f"{kind} packets")
     for kind in ("audio", "video"):
-        feed = media_a.feeds[kind]
+        feed = media_a.sources[kind]
         assert isinstance(feed, PacketFeed) and feed.active
         assert feed.assembler.frames == before[kind][1], "a frame reached aiortc's receive path"
         assert await aiortc_received(kind) == before[kind][0], "aiortc's receiver saw RTP"
         stream = media_b.outbound[kind].stream
         assert stream is not None and stream.packets > 20
         sender = next(t.sender for t in media_b.pc.getTransceivers() if t.kind == kind)
-        assert stream.leg.ssrc == sender._ssrc
+        assert stream.leg.ssrc == testing.sender_ssrc(sender)
         # What B received came on that SSRC.
         receiver = next(t.receiver for t in b.pc.getTransceivers() if t.kind == kind)  # type: ignore[union-attr]
         assert stream.leg.ssrc in {s.source for s in receiver.getSynchronizationSources()}
     # A PLI from the watcher reaches the publisher as a keyframe request.
-    feed_a = media_a.feeds["video"]
+    feed_a = media_a.sources["video"]
     sent_before = feed_a.keyframes.sent
     await asyncio.sleep(0.6)  # past the keyframe requester's rate limit
     media_b.outbound["video"].on_keyframe_request()
@@ -109,12 +122,12 @@ async def test_picture_decodes_one_keyframe(server, make_client) -> None:
     a = await make_client(1, width=352, height=288)
     b = await make_client(2, width=352, height=288)
     await pair_up(a, b)
-    feed = server.server.sessions[a.id].media.feeds["video"]
+    feed = server.server.sessions[a.id].media.sources["video"]
     picture = await feed.picture(timeout=5.0)
     assert picture is not None and (picture.width, picture.height) == (352, 288)
     stamp = stamps.read_frame(picture)
     assert stamp is not None and stamp.sender == 1
-    assert await server.server.sessions[a.id].media.feeds["audio"].picture(timeout=0.1) is None
+    assert await server.server.sessions[a.id].media.sources["audio"].picture(timeout=0.1) is None
 
 
 async def test_h264_on_both_legs_is_forwarded_as_packets(server, make_client) -> None:
@@ -142,5 +155,5 @@ async def test_h264_on_both_legs_is_forwarded_as_packets(server, make_client) ->
             seen_new = True
         elif frame.stamp is not None:
             assert not seen_new, "the old partner's frame after the new partner's"
-    picture = await server.server.sessions[c.id].media.feeds["video"].picture(timeout=5.0)
+    picture = await server.server.sessions[c.id].media.sources["video"].picture(timeout=5.0)
     assert picture is not None and stamps.read_frame(picture).sender == 3  # type: ignore[union-attr]

@@ -36,7 +36,7 @@ async def test_lossy_path_recovers_without_freezing(server, make_client) -> None
     finally:
         for link in links:
             await link.close()
-    feeds = {c.sender_id: server.server.sessions[c.id].media.feeds["video"] for c in (a, b)}
+    feeds = {c.sender_id: server.server.sessions[c.id].media.sources["video"] for c in (a, b)}
     streams = {c.sender_id: server.server.sessions[c.id].media.outbound["video"].stream for c in (a, b)}
     for watcher, publisher in ((a, 2), (b, 1)):
         frames = [f for f in watcher.frames_since(start) if f.stamp is not None and f.stamp.sender == publisher]

@@ -13,11 +13,10 @@ from typing import Optional
 import pytest
 
 from sfu.config import Config
-from sfu.media import aiortc_private
-from sfu.media.modes import FORWARDING_MODES
 from sfu.headless.client import HeadlessClient, ReceivedFrame
-
 from sfu.headless.shaping import LinkShaper
+from sfu.media.aiortc_hooks import ice, testing
+from sfu.media.modes import FORWARDING_MODES
 
 MODES = list(FORWARDING_MODES)
 #: Client picture size, distinct from the server's 320x240 grey placeholder.
@@ -192,7 +191,7 @@ async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) ->
         targets = []
         for _ in range(16):
             await asyncio.sleep(1.0)
-            targets.append(aiortc_private.encoder_target_bitrate(sender) or 0)
+            targets.append(testing.encoder_target_bitrate(sender) or 0)
         window_start = time.monotonic() - 8.0
         frames = [f for f in watcher.frames_since(window_start) if f.stamp is not None and f.stamp.sender == 1]
         late = [f for f in frames if f.at >= time.monotonic() - 4.0]
@@ -210,8 +209,8 @@ async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) ->
     gaps = [b.at - a.at for a, b in zip(frames, frames[1:])]
     assert max(gaps) < 2.0, f"video froze for {max(gaps):.1f} s"
     assert latency and latency[len(latency) // 2] < 1500, f"median latency {latency[len(latency) // 2]} ms"
-    feed = server.server.sessions[publisher.id].media.feeds["video"]
-    assert feed.cap.relayed > 0
+    source = server.server.sessions[publisher.id].media.sources["video"]
+    assert source.cap.relayed > 0
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -244,7 +243,7 @@ async def test_answer_puts_vp8_first(mode: str) -> None:
             c for c in caps if c.mimeType != "video/H264"
         ]
         transceiver.setCodecPreferences(h264_first)
-        aiortc_private.set_host_addresses(client, ["127.0.0.1"])
+        ice.set_host_addresses(client, ["127.0.0.1"])
         await client.setLocalDescription(await client.createOffer())
         answer = await media.accept(client.localDescription.sdp)
         rtpmap = [line.split(" ", 1)[1] for line in answer.splitlines() if line.startswith("a=rtpmap:")]

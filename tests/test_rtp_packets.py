@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from aiortc.rtp import RtcpPacket, RtpPacket, unpack_remb_fci
-
+from sfu.media.aiortc_hooks import testing
 from sfu.media.rtp import h264, rtcp, vp8
 from sfu.media.rtp.header import (
     extensions,
@@ -55,7 +54,7 @@ def rtp(seq: int, ts: int, payload: bytes, *, pt: int = 96, ssrc: int = 1111, ma
 def test_header_view_matches_aiortc_parser() -> None:
     data = rtp(65535, 123456, b"payload", marker=True, ext=[(1, b"0"), (3, b"\x01\x02\x03")])
     view = parse(data)
-    ref = RtpPacket.parse(data)
+    ref = testing.parse_rtp(data)
     assert view is not None
     assert (view.sequence, view.timestamp, view.ssrc, view.payload_type, view.marker) == (
         ref.sequence_number, ref.timestamp, ref.ssrc, ref.payload_type, bool(ref.marker))
@@ -148,7 +147,7 @@ def test_history_answers_nacks_in_rtx() -> None:
     assert history.get(100, now=6.5) is None  # too old
     wrapped = RtxWrapper(ssrc=5678, payload_type=97, first_sequence=40).wrap(packet)
     assert wrapped is not None
-    ref = RtpPacket.parse(wrapped)
+    ref = testing.parse_rtp(wrapped)
     assert (ref.ssrc, ref.payload_type, ref.sequence_number, ref.timestamp) == (5678, 97, 40, 9000)
     assert ref.payload == struct.pack("!H", 100) + b"hello"
 
@@ -203,15 +202,15 @@ def test_keyframe_collector_needs_every_packet() -> None:
 
 def test_rtcp_packets_parse_with_aiortc() -> None:
     lost = [65534, 65535, 0, 5, 40]
-    (nack,) = RtcpPacket.parse(rtcp.nack(1, 2, lost))
+    (nack,) = testing.parse_rtcp(rtcp.nack(1, 2, lost))
     assert sorted(s & 0xFFFF for s in nack.lost) == sorted(lost) and nack.media_ssrc == 2  # aiortc does not wrap
     assert sorted(rtcp.nack_lost(nack_fci(rtcp.nack(1, 2, lost)))) == sorted(lost)
-    (pli,) = RtcpPacket.parse(rtcp.pli(1, 2))
+    (pli,) = testing.parse_rtcp(rtcp.pli(1, 2))
     assert pli.fmt == 1 and pli.media_ssrc == 2
-    (remb,) = RtcpPacket.parse(rtcp.remb(1, 1_234_567, [2, 3]))
-    bitrate, ssrcs = unpack_remb_fci(remb.fci)
+    (remb,) = testing.parse_rtcp(rtcp.remb(1, 1_234_567, [2, 3]))
+    bitrate, ssrcs = testing.parse_remb(remb.fci)
     assert ssrcs == [2, 3] and abs(bitrate - 1_234_567) < 1_234_567 / 1000
-    (rr,) = RtcpPacket.parse(rtcp.receiver_report(1, 2, 64, 3, 70000, lsr=5, dlsr=6))
+    (rr,) = testing.parse_rtcp(rtcp.receiver_report(1, 2, 64, 3, 70000, lsr=5, dlsr=6))
     report = rr.reports[0]
     assert (report.ssrc, report.fraction_lost, report.packets_lost, report.highest_sequence, report.lsr, report.dlsr) == (
         2, 64, 3, 70000, 5, 6)
@@ -248,7 +247,7 @@ def test_stream_switches_only_at_a_keyframe_and_never_back() -> None:
     assert stream.resend([7001], now=1.3) == 0  # the previous partner's packet is not resent
     assert stream.resend([7002], now=1.3) == 1
     sent.pop()
-    out = [RtpPacket.parse(p) for p in sent]
+    out = [testing.parse_rtp(p) for p in sent]
     assert [p.sequence_number for p in out] == [7000, 7001, 7002]
     assert {p.ssrc for p in out} == {3333} and {p.payload_type for p in out} == {100}
     assert abs(out[2].timestamp - out[1].timestamp - 0.14 * 90000) <= 1  # the wall-clock time between them
@@ -285,11 +284,11 @@ def test_stream_answers_nacks_and_reports_consistently() -> None:
         payload = vp8_payload(seq, key=seq == 0)
         assert stream.forward(src, parse(rtp(seq, 0, payload)), 100, now=3.0)  # type: ignore[arg-type]
     assert stream.resend([2, 1, 99], now=3.1) == 2
-    resent = [RtpPacket.parse(p) for p in sent[3:]]
+    resent = [testing.parse_rtp(p) for p in sent[3:]]
     assert [p.ssrc for p in resent] == [3334, 3334] and [p.payload[:2] for p in resent] == [b"\x00\x02", b"\x00\x01"]
     compound = bytearray(rtcp_sr(3333) + rtcp_sr(9))
     assert stream.sender_report(compound, now=4.0)
-    (sr, other) = RtcpPacket.parse(bytes(compound))
+    (sr, other) = testing.parse_rtcp(bytes(compound))
     assert sr.sender_info.rtp_timestamp == stream.rewriter.timestamp_at(4.0) == 90000
     assert sr.sender_info.ntp_timestamp >> 32 == int(1_700_000_004.0 + 2208988800)
     assert sr.sender_info.packet_count == 3 and other.sender_info.packet_count == 0
@@ -320,6 +319,6 @@ def test_a_picture_cut_by_a_switch_is_completed_before_the_new_source() -> None:
     stream.follow(b)  # cut again; this time b's keyframe comes first
     assert stream.forward(b, parse(rtp(50, 0, vp8_payload(9, key=True))), 100, now=1.1)  # type: ignore[arg-type]
     assert not stream.forward(a, parse(rtp(14, 6900, vp8_payload(3, start=False), marker=True)), 100, now=1.11)  # type: ignore[arg-type]
-    out = [RtpPacket.parse(p) for p in sent]
+    out = [testing.parse_rtp(p) for p in sent]
     assert [p.sequence_number for p in out] == [1, 2, 3, 4]
     assert [p.marker for p in out] == [0, 1, 0, 0]

@@ -9,12 +9,7 @@ import time
 import av
 import numpy as np
 import pytest
-from aiortc.codecs import depayload
-from aiortc.codecs.h264 import H264Decoder, H264Encoder
-from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.mediastreams import MediaStreamError
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc import MediaStreamError, RTCRtpCodecParameters
 
 from sfu.headless.stamp import (
     Stamp,
@@ -26,6 +21,8 @@ from sfu.headless.stamp import (
     read_luma,
 )
 from sfu.headless.synthetic import StampedVideoTrack, ToneAudioTrack
+from sfu.media.aiortc_hooks.server import decoder_for
+from sfu.media.aiortc_hooks.testing import WireEncoder
 
 SIZES = [(320, 240), (640, 480), (1280, 720)]
 
@@ -276,22 +273,16 @@ def test_codec_round_trip_then_downscale(encoder: str, decoder: str) -> None:
 @pytest.mark.parametrize("codec_name", ["VP8", "H264"])
 def test_aiortc_codec_round_trip(codec_name: str) -> None:
     """The exact encoder/decoder classes aiortc uses on the wire, including RTP (de)payloading."""
-    if codec_name == "VP8":
-        encoder, decoder = Vp8Encoder(), Vp8Decoder()
-        params = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000)
-    else:
-        encoder, decoder = H264Encoder(), H264Decoder()
-        params = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000)
-    encoder.target_bitrate = 500_000
+    codec = RTCRtpCodecParameters(mimeType=f"video/{codec_name}", clockRate=90000)
+    encoder, decode = WireEncoder(codec, bitrate=500_000), decoder_for(codec)
     background = make_background(640, 480)
     for i in range(30):
         stamp = stamp_for(i)
         frame = make_frame(stamp, 640, 480, background)
         frame.pts = i * 3000
         frame.time_base = fractions.Fraction(1, 90000)
-        payloads, timestamp = encoder.encode(frame, force_keyframe=(i == 0))
-        data = b"".join(depayload(params, p) for p in payloads)
-        decoded = decoder.decode(JitterFrame(data=data, timestamp=timestamp))
+        data, timestamp = encoder.encode(frame, keyframe=(i == 0))
+        decoded = decode(data, timestamp)
         assert len(decoded) == 1
         assert read_frame(decoded[0]) == stamp
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, cast
 
 import aiohttp
+import av
+import numpy
 from aiortc import (
+    MediaStreamError,
     MediaStreamTrack,
     RTCConfiguration,
     RTCIceServer,
@@ -22,9 +26,8 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
 
-from ..media import aiortc_private
+from ..media.aiortc_hooks.ice import set_host_addresses
 from . import stamp as stamps
 from .synthetic import StampedVideoTrack, ToneAudioTrack
 
@@ -33,7 +36,7 @@ from .synthetic import StampedVideoTrack, ToneAudioTrack
 class ReceivedFrame:
     at: float  #: time.monotonic() when decoded
     wall_ms: int  #: time.time() in ms when decoded (for glass-to-glass latency)
-    stamp: Optional[stamps.Stamp]
+    stamp: stamps.Stamp | None
     width: int
     height: int
 
@@ -62,10 +65,10 @@ class HeadlessClient:
         send_video: bool = True,
         send_audio: bool = True,
         host_addresses: Sequence[str] = ("127.0.0.1",),
-        video_codecs: Optional[Sequence[str]] = None,
+        video_codecs: Sequence[str] | None = None,
         read_stamps: bool = True,
-        video_track: Optional[MediaStreamTrack] = None,
-        audio_track: Optional[MediaStreamTrack] = None,
+        video_track: MediaStreamTrack | None = None,
+        audio_track: MediaStreamTrack | None = None,
     ) -> None:
         base = url.rstrip("/")
         if base.startswith("http"):
@@ -79,9 +82,9 @@ class HeadlessClient:
         self.audio_track = audio_track or (ToneAudioTrack() if send_audio else None)
         self.received = Received()
         self.welcome: dict = {}
-        self.pc: Optional[RTCPeerConnection] = None
-        self._http: Optional[aiohttp.ClientSession] = None
-        self._ws: Optional[aiohttp.ClientWebSocketResponse] = None
+        self.pc: RTCPeerConnection | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task] = []
         self._cursor = 0
@@ -120,7 +123,7 @@ class HeadlessClient:
                 caps = RTCRtpSender.getCapabilities("video").codecs
                 wanted = [c for c in caps if c.mimeType in self.video_codecs or c.mimeType == "video/rtx"]
                 transceiver.setCodecPreferences(wanted)
-        aiortc_private.set_host_addresses(pc, self.host_addresses)
+        set_host_addresses(pc, self.host_addresses)
         await pc.setLocalDescription(await pc.createOffer())
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
         answer = await self.expect("answer", "error", timeout=timeout)
@@ -194,7 +197,7 @@ class HeadlessClient:
     async def expect(self, *types: str, timeout: float = 15.0) -> dict:
         """The next message (after the last one expected) of one of ``types``; skips others."""
 
-        def find() -> Optional[int]:
+        def find() -> int | None:
             for i in range(self._cursor, len(self.received.messages)):
                 if self.received.messages[i][1].get("type") in types:
                     return i
@@ -222,7 +225,7 @@ class HeadlessClient:
     async def _read_video(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.VideoFrame, await track.recv())
                 stamp = stamps.read_frame(frame) if self.read_stamps else None
                 received = ReceivedFrame(
                     at=time.monotonic(),
@@ -240,10 +243,10 @@ class HeadlessClient:
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.AudioFrame, await track.recv())
                 self.received.audio_frames += 1
                 samples = frame.to_ndarray()
-                if samples.size and abs(samples).max() > 1000:
+                if samples.size and numpy.abs(samples).max() > 1000:
                     self.received.audio_loud_frames += 1
         except MediaStreamError:
             pass
@@ -254,7 +257,7 @@ class HeadlessClient:
     async def wait_frame_from(self, sender_id: int, *, since: float = 0.0, timeout: float = 15.0) -> ReceivedFrame:
         """The first frame stamped by ``sender_id`` decoded at or after ``since`` (monotonic)."""
 
-        def find() -> Optional[ReceivedFrame]:
+        def find() -> ReceivedFrame | None:
             for f in self.received.frames:
                 if f.at >= since and f.stamp is not None and f.stamp.sender == sender_id:
                     return f

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
-from ..media import aiortc_hooks_packets, aiortc_private
+from ..media.aiortc_hooks import testing
 
 
 def _is_rtp(data: bytes) -> bool:
@@ -32,9 +32,9 @@ class LossyLink:
     def attach(self, pc: RTCPeerConnection, *, inbound: bool = True, outbound: bool = True) -> None:
         """Shape ``pc``'s traffic from now on (call after negotiation)."""
         if inbound:
-            aiortc_private.wrap_inbound_datagrams(pc, self._wrap_recv)
+            testing.wrap_inbound_datagrams(pc, self._wrap_recv)
         if outbound:
-            aiortc_hooks_packets.wrap_outbound_datagrams(pc, self._wrap_send)
+            testing.wrap_outbound_datagrams(pc, self._wrap_send)
 
     def _lag(self) -> float:
         return max(0.0, self.delay + self._random.uniform(-self.jitter, self.jitter))

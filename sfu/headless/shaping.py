@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiortc import RTCPeerConnection
 
-from ..media import aiortc_private
+from ..media.aiortc_hooks.testing import wrap_inbound_datagrams
 
 
 def _is_rtp(data: bytes) -> bool:
@@ -33,7 +34,7 @@ class LinkShaper:
 
     def attach(self, pc: RTCPeerConnection) -> None:
         """Shape everything ``pc`` receives from now on (call after negotiation)."""
-        aiortc_private.wrap_inbound_datagrams(pc, self._wrap)
+        wrap_inbound_datagrams(pc, self._wrap)
 
     def _wrap(self, recv: Callable[[], Awaitable[bytes]]) -> Callable[[], Awaitable[bytes]]:
         queue: asyncio.Queue[tuple[float, Any]] = asyncio.Queue()

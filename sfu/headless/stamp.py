@@ -226,7 +226,7 @@ def read_frame(frame: av.VideoFrame) -> Stamp | None:
     if frame.format.name in _LUMA_PLANE_FORMATS:
         plane = frame.planes[0]
         width, height, stride = frame.width, frame.height, plane.line_size
-        buf = np.frombuffer(plane, dtype=np.uint8, count=stride * height)
+        buf = np.frombuffer(plane, dtype=np.uint8, count=stride * height)  # type: ignore[call-overload]  # a buffer
         luma = buf.reshape(height, stride)[:, :width]
     else:
         luma = frame.to_ndarray(format="gray")

@@ -21,7 +21,7 @@ import time
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from .stamp import Stamp, make_background, make_frame
 

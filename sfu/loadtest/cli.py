@@ -81,7 +81,7 @@ def is_loopback_target(url: str) -> bool:
     except socket.gaierror as exc:
         raise UsageError(f"cannot resolve {host}: {exc}") from None
     addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+    return bool(addresses) and all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses)
 
 
 def _check_reachable(url: str) -> None:

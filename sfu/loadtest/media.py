@@ -36,12 +36,12 @@ import hashlib
 import os
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import av
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..headless.stamp import Stamp, make_background, make_frame
 
@@ -143,7 +143,7 @@ def encode_video_loop(sender: int, spec: VideoSpec) -> VideoLoop:
     return VideoLoop(sender, spec, chain, intra, time.process_time() - started)
 
 
-def load_video_loop(sender: int, spec: VideoSpec, cache_dir: Optional[Path]) -> VideoLoop:
+def load_video_loop(sender: int, spec: VideoSpec, cache_dir: Path | None) -> VideoLoop:
     """:func:`encode_video_loop`, cached on disk under ``cache_dir`` (``None``: no cache)."""
     if cache_dir is None:
         return encode_video_loop(sender, spec)
@@ -226,7 +226,7 @@ class ReplayVideoTrack(MediaStreamTrack):
         self.bytes_sent = 0
         self.skipped_slots = 0
         self.lateness_total = 0.0  #: seconds sent after the due time, summed
-        self._slot: Optional[int] = None
+        self._slot: int | None = None
         self._first_slot = 0
         self._need_key = True
 
@@ -286,7 +286,7 @@ class ReplayAudioTrack(MediaStreamTrack):
     def __init__(self, packets: list[bytes]) -> None:
         super().__init__()
         self.packets = packets
-        self._start: Optional[float] = None
+        self._start: float | None = None
         self._slot = -1
 
     async def recv(self) -> av.Packet:

@@ -22,15 +22,21 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, cast
 
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+import av
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..headless import stamp as stamps
 from ..headless.client import HeadlessClient
-from ..media import aiortc_private
-from .media import ReplayAudioTrack, ReplayVideoTrack, VideoSpec, encode_audio_loop, load_video_loop
+from ..media.aiortc_hooks.testing import take_keyframe_request
+from .media import (
+    ReplayAudioTrack,
+    ReplayVideoTrack,
+    VideoSpec,
+    encode_audio_loop,
+    load_video_loop,
+)
 from .stats import ClientRecorder
 
 CONNECT_TIMEOUT = 20.0
@@ -49,7 +55,7 @@ class Plan:
     next_every: float = 0.0
     audio: bool = True
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
-    cache_dir: Optional[str] = None
+    cache_dir: str | None = None
     seed: int = 0
 
 
@@ -71,7 +77,7 @@ class LoadClient(HeadlessClient):
         url: str,
         recorder: ClientRecorder,
         video: ReplayVideoTrack,
-        audio: Optional[MediaStreamTrack],
+        audio: MediaStreamTrack | None,
         host_addresses: tuple[str, ...],
     ) -> None:
         super().__init__(
@@ -92,7 +98,7 @@ class LoadClient(HeadlessClient):
         for transceiver in self.pc.getTransceivers():
             if transceiver.sender.track is self.replay:
                 sender = transceiver.sender
-                self.replay.keyframe_requested = lambda: aiortc_private.take_keyframe_request(sender)
+                self.replay.keyframe_requested = lambda: take_keyframe_request(sender)
 
     async def _record_message(self, message: dict) -> None:
         self.recorder.message(message, time.monotonic())
@@ -104,7 +110,7 @@ class LoadClient(HeadlessClient):
     async def _read_video(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                frame = await track.recv()
+                frame = cast(av.VideoFrame, await track.recv())
                 stamp = stamps.read_frame(frame)
                 self.recorder.frame(stamp, time.monotonic(), time.time())
         except MediaStreamError:
@@ -145,10 +151,10 @@ class LoadClient(HeadlessClient):
 class _Slot:
     recorder: ClientRecorder
     video: ReplayVideoTrack
-    audio: Optional[ReplayAudioTrack]
+    audio: ReplayAudioTrack | None
     start_at: float  #: wall-clock
-    client: Optional[LoadClient] = None
-    connected_at: Optional[float] = None  #: monotonic
+    client: LoadClient | None = None
+    connected_at: float | None = None  #: monotonic
     stats: dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,13 +13,13 @@ Estimates are therefore ignored for :data:`SETTLE` seconds after each switch.
 
 REMB is rate-limited in both directions: a receiver's estimator that sees overuse reports on every
 packet; a report goes upstream only every :data:`MIN_INTERVAL` seconds, or at once when it asks
-for at least 10% less than the last one sent.
+for at least 10% less than the last one sent. Times are ``time.monotonic()`` seconds, passed in
+by the caller.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 #: Seconds a watcher's estimate stays valid without a new REMB (browsers send one every ~1 s).
 CAP_TTL = 5.0
@@ -32,51 +32,54 @@ MIN_INTERVAL = 0.25
 
 
 class UpstreamCap:
-    def __init__(self, send_remb: Callable[[int, list[int]], None], ssrc: Callable[[], Optional[int]]) -> None:
+    def __init__(self, send_remb: Callable[[int, list[int]], None], ssrc: Callable[[], int | None]) -> None:
         self._send_remb = send_remb
         self._ssrc = ssrc
-        self._cap: Optional[int] = None
+        self._cap: int | None = None
         self._cap_at = 0.0
-        self._estimate: Optional[int] = None
+        self._estimate: int | None = None
         self._settled_at = 0.0
-        self._sent: Optional[int] = None
+        self._sent: int | None = None
         self._sent_at = -1e9
         self.relayed = 0
 
-    @property
-    def cap(self) -> Optional[int]:
-        if self._cap is not None and time.monotonic() - self._cap_at > CAP_TTL:
+    def current(self, now: float) -> int | None:
+        """The watcher's cap in force (``None``: none, or it expired)."""
+        if self._cap is not None and now - self._cap_at > CAP_TTL:
             self._cap = None
         return self._cap
 
-    def set(self, bitrate: int) -> None:
+    def set(self, bitrate: int, now: float) -> None:
         """The watcher's latest estimate: forward it to the publisher now (clamped to ours)."""
-        if time.monotonic() < self._settled_at:
+        if now < self._settled_at:
             return
         self._cap = max(MIN_CAP, int(bitrate))
-        self._cap_at = time.monotonic()
+        self._cap_at = now
         ssrc = self._ssrc()
         if ssrc is None:
             return
         value = self._cap if self._estimate is None else min(self._cap, self._estimate)
-        if self._due(value):
+        if self._due(value, now):
             self.relayed += 1
             self._send_remb(value, [ssrc])
 
-    def clear(self) -> None:
+    def release(self) -> None:
+        """The watcher lifted its cap: the server's own estimate alone goes upstream again."""
+        self._cap = None
+
+    def clear(self, now: float) -> None:
         """A new watcher (or none): forget the cap and ignore estimates for a moment."""
         self._cap = None
-        self._settled_at = time.monotonic() + SETTLE
+        self._settled_at = now + SETTLE
 
-    def clamp(self, estimate: int) -> Optional[int]:
+    def clamp(self, estimate: int, now: float) -> int | None:
         """Applied to every REMB the server's own receiver sends upstream (``None``: skip it)."""
         self._estimate = estimate
-        cap = self.cap
+        cap = self.current(now)
         value = estimate if cap is None else min(estimate, cap)
-        return value if self._due(value) else None
+        return value if self._due(value, now) else None
 
-    def _due(self, value: int) -> bool:
-        now = time.monotonic()
+    def _due(self, value: int, now: float) -> bool:
         if now - self._sent_at < MIN_INTERVAL and self._sent is not None and value > self._sent * 0.9:
             return False
         self._sent, self._sent_at = value, now

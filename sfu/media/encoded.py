@@ -1,7 +1,7 @@
 """Complete encoded frames taken off a receiver before decoding.
 
 :class:`FrameAssembler` replaces an aiortc receiver's jitter buffer (see
-:func:`sfu.media.aiortc_private.tap_receiver`). aiortc still does SRTP, RTX unwrapping, NACKs and
+:func:`sfu.media.aiortc_hooks.server.tap_receiver`). aiortc still does SRTP, RTX unwrapping, NACKs and
 depayloading; the assembler groups the depayloaded packets into frames and hands each complete one
 to a callback. It returns nothing to aiortc, so the receiver's decoder thread stays idle.
 
@@ -16,13 +16,16 @@ are emitted at once, without prefetch.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING
 
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc import RTCRtpCodecParameters
 
-from . import aiortc_private
+from .aiortc_hooks.server import packet_data
+
+if TYPE_CHECKING:
+    from .aiortc_hooks.server import RtpPacket
 
 #: Packets held while waiting for a missing one, before giving up on it.
 MAX_PENDING_PACKETS = 256
@@ -39,7 +42,7 @@ class EncodedFrame:
     keyframe: bool
     codec: RTCRtpCodecParameters
     ssrc: int
-    arrival: float  #: time.monotonic() when its last packet arrived
+    arrival: float  #: when its last packet arrived (the assembler's clock: time.monotonic())
 
 
 def mime(codec: RTCRtpCodecParameters) -> str:
@@ -91,18 +94,20 @@ class FrameAssembler:
     def __init__(
         self,
         kind: str,
-        codec_for: Callable[[int], Optional[RTCRtpCodecParameters]],
+        codec_for: Callable[[int], RTCRtpCodecParameters | None],
         on_frame: Callable[[EncodedFrame], None],
         on_broken: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kind = kind
+        self._clock = clock
         self._codec_for = codec_for
         self._on_frame = on_frame
         self._on_broken = on_broken
         self._pending: dict[int, tuple[RtpPacket, float]] = {}
-        self._expect: Optional[int] = None  # sequence number of the next frame's first packet
+        self._expect: int | None = None  # sequence number of the next frame's first packet
         self._broken = True  # nothing decodable yet: wait for a keyframe
-        self.ssrc: Optional[int] = None
+        self.ssrc: int | None = None
         self.frames = 0
         self.keyframes = 0
         self.losses = 0
@@ -119,13 +124,16 @@ class FrameAssembler:
 
     def add(self, packet: RtpPacket) -> tuple[bool, None]:
         """Called by aiortc with each depayloaded packet; never returns a frame to aiortc."""
-        now = time.monotonic()
+        self.receive(packet, self._clock())
+        return False, None
+
+    def receive(self, packet: RtpPacket, now: float) -> None:
+        """One depayloaded packet, arrived at ``now``."""
         self.ssrc = packet.ssrc
         if self.kind == "audio":
             self._add_audio(packet, now)
         else:
             self._add_video(packet, now)
-        return False, None
 
     # -- audio -------------------------------------------------------------------------------------
     def _add_audio(self, packet: RtpPacket, now: float) -> None:
@@ -133,7 +141,7 @@ class FrameAssembler:
             return  # late or duplicate
         self._expect = (packet.sequence_number + 1) & 0xFFFF
         codec = self._codec_for(packet.payload_type)
-        data = aiortc_private.packet_data(packet)
+        data = packet_data(packet)
         if codec is None or not data:
             return
         self._broken = False
@@ -228,7 +236,7 @@ class FrameAssembler:
         codec = self._codec_for(first.payload_type)
         if codec is None:
             return True
-        data = b"".join(aiortc_private.packet_data(p) for p in packets)
+        data = b"".join(packet_data(p) for p in packets)
         if not data:
             return True
         keyframe = is_keyframe(codec, data)

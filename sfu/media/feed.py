@@ -1,63 +1,135 @@
-"""Feeds: one participant's inbound track, drained continuously and offered to one subscriber.
+"""Feeds: local sources, each one participant's inbound track offered to at most one sink.
 
-Draining never stops, even with nobody subscribed, so aiortc's unbounded receive queues never grow.
+:class:`Feed` is the bookkeeping every local :class:`~sfu.media.source.Source` shares; subclasses
+decide what they hand over. Draining never stops, even with no sink attached, so aiortc's unbounded
+receive queues never grow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Optional
+from typing import TYPE_CHECKING
 
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+import av
+from aiortc import MediaStreamError, MediaStreamTrack, RTCRtpCodecParameters
 
-from .outbound import OutboundTrack
+from .aiortc_hooks.server import negotiated_codecs
+from .source import Sink, SourceId
+
+if TYPE_CHECKING:
+    from aiortc import RTCRtpTransceiver
 
 log = logging.getLogger(__name__)
 
 
 class Feed:
-    """Base feed: keeps the current subscriber (at most one in 1:1 chat)."""
+    """A local source with one sink at a time (1:1 chat): the base of every feed."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.subscriber: Optional[OutboundTrack] = None
+    def __init__(self, source_id: SourceId) -> None:
+        self.id = source_id
+        self.sink: Sink | None = None
         self.items = 0
+        self._waiters: list[asyncio.Future[av.VideoFrame | None]] = []
 
-    def subscribe(self, sink: OutboundTrack) -> None:
-        self.subscriber = sink
-        self.on_subscribe()
+    @property
+    def kind(self) -> str:
+        return self.id.kind
 
-    def unsubscribe(self, sink: OutboundTrack) -> None:
-        if self.subscriber is sink:
-            self.subscriber = None
+    @property
+    def codec(self) -> RTCRtpCodecParameters | None:
+        return None
 
-    def on_subscribe(self) -> None:
-        """Hook: a new receiver follows this feed (e.g. request a keyframe upstream)."""
+    def attach(self, sink: Sink) -> None:
+        self.sink = sink
+        self.on_attach()
+
+    def detach(self, sink: Sink) -> None:
+        if self.sink is sink:
+            self.sink = None
+            self.on_detach()
+
+    def on_attach(self) -> None:
+        """Hook: a new sink follows this feed (e.g. request a keyframe upstream)."""
+
+    def on_detach(self) -> None:
+        """Hook: the sink stopped following this feed."""
+
+    def request_keyframe(self) -> None:
+        """Nothing to ask by default: the sink receives decoded pictures."""
+
+    def set_bitrate_cap(self, bps: int | None) -> None:
+        """Nothing to cap by default: aiortc's receiver estimates the publisher's rate itself."""
 
     def publish(self, item: object) -> None:
         self.items += 1
-        sink = self.subscriber
+        sink = self.sink
         if sink is not None:
-            sink.push(self, item)
+            sink.deliver(self.id, item)
+
+    async def picture(self, timeout: float) -> av.VideoFrame | None:
+        return None
+
+    async def _next_picture(self, timeout: float) -> av.VideoFrame | None:
+        """Wait up to ``timeout`` s for a picture passed to :meth:`_picture_ready`."""
+        waiter: asyncio.Future[av.VideoFrame | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            return None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _picture_ready(self, frame: av.VideoFrame) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(frame)
 
     async def close(self) -> None:
-        self.subscriber = None
+        self.sink = None
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:  # nobody waits for a picture that will never come
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class DecodedFeed(Feed):
     """Pulls decoded frames from an aiortc remote track (aiortc decodes in its own thread)."""
 
-    def __init__(self, track: MediaStreamTrack) -> None:
-        super().__init__(track.kind)
+    def __init__(
+        self, source_id: SourceId, track: MediaStreamTrack, transceiver: RTCRtpTransceiver
+    ) -> None:
+        super().__init__(source_id)
         self._track = track
+        self._transceiver = transceiver
+        self._latest: av.VideoFrame | None = None
         self._task = asyncio.ensure_future(self._run())
+
+    @property
+    def codec(self) -> RTCRtpCodecParameters | None:
+        codecs = negotiated_codecs(self._transceiver)
+        return codecs[0] if codecs else None
+
+    async def picture(self, timeout: float) -> av.VideoFrame | None:
+        """The latest decoded picture (waiting up to ``timeout`` s for the first)."""
+        if self.kind != "video":
+            return None
+        if self._latest is not None:
+            return self._latest
+        return await self._next_picture(timeout)
 
     async def _run(self) -> None:
         try:
             while True:
-                self.publish(await self._track.recv())
+                frame = await self._track.recv()
+                if isinstance(frame, av.VideoFrame):
+                    self._latest = frame
+                    if self._waiters:
+                        self._picture_ready(frame)
+                self.publish(frame)
         except MediaStreamError:
             pass
 

@@ -2,22 +2,22 @@
 
 A receiver can only start decoding a forwarded stream at a keyframe. Requests come from several
 places — a new partner starts watching, the watcher's own browser reports picture loss, the inbound
-stream lost a packet — and are collapsed here: at most one PLI per :data:`MIN_INTERVAL`, except that
-a request made after the last keyframe arrived goes out at once (that keyframe cannot serve it).
-Callers that keep waiting simply ask again; the interval makes that a re-ask every ~500 ms.
+stream lost a packet, someone wants the current picture — and are collapsed here: at most one PLI per
+:data:`MIN_INTERVAL`, except that a request made after the last keyframe arrived goes out at once
+(that keyframe cannot serve it). Callers that keep waiting simply ask again; the interval makes that
+a re-ask every ~500 ms. Times are ``time.monotonic()`` seconds, passed in by the caller.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 #: Shortest time between two PLIs while no keyframe has arrived.
 MIN_INTERVAL = 0.5
 
 
 class KeyframeRequester:
-    def __init__(self, send_pli: Callable[[int], None], ssrc: Callable[[], Optional[int]]) -> None:
+    def __init__(self, send_pli: Callable[[int], None], ssrc: Callable[[], int | None]) -> None:
         self._send_pli = send_pli
         self._ssrc = ssrc
         self._last_sent = -1e9
@@ -25,9 +25,8 @@ class KeyframeRequester:
         self._pending = False
         self.sent = 0
 
-    def request(self) -> None:
+    def request(self, now: float) -> None:
         """Ask for a keyframe now, unless one was asked for recently and has not arrived yet."""
-        now = time.monotonic()
         if now - self._last_sent < MIN_INTERVAL and self._last_keyframe < self._last_sent:
             return
         ssrc = self._ssrc()
@@ -39,10 +38,10 @@ class KeyframeRequester:
         self.sent += 1
         self._send_pli(ssrc)
 
-    def media_seen(self) -> None:
+    def media_seen(self, now: float) -> None:
         """Called per inbound frame: sends a request deferred until the publisher's SSRC was known."""
         if self._pending:
-            self.request()
+            self.request(now)
 
-    def keyframe_arrived(self) -> None:
-        self._last_keyframe = time.monotonic()
+    def keyframe_arrived(self, now: float) -> None:
+        self._last_keyframe = now

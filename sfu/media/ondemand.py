@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
 
 import av
-from aiortc.codecs import get_decoder
-from aiortc.jitterbuffer import JitterFrame
 
+from .aiortc_hooks.server import Decode, decoder_for
 from .encoded import EncodedFrame, mime
 
 log = logging.getLogger(__name__)
@@ -33,8 +32,8 @@ class OnDemandDecoder:
         self._queue: deque[EncodedFrame] = deque()
         self._wake = asyncio.Event()
         self._need_keyframe = True
-        self._decoder = None
-        self._codec_name: Optional[str] = None
+        self._decoder: Decode | None = None
+        self._codec_name: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ondemand-decode")
         self._task = asyncio.ensure_future(self._run())
         self.decoded = 0
@@ -62,9 +61,9 @@ class OnDemandDecoder:
 
     def _decode(self, frame: EncodedFrame) -> list[av.frame.Frame]:
         if self._decoder is None or self._codec_name != mime(frame.codec):
-            self._decoder = get_decoder(frame.codec)
+            self._decoder = decoder_for(frame.codec)
             self._codec_name = mime(frame.codec)
-        return list(self._decoder.decode(JitterFrame(frame.data, frame.timestamp)))
+        return self._decoder(frame.data, frame.timestamp)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

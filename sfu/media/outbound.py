@@ -1,9 +1,10 @@
-"""Outbound tracks: what the server sends to one participant, fed by whichever partner it follows.
+"""Outbound tracks: what the server sends to one participant (the "down track" or "consumer").
 
 An :class:`OutboundTrack` is added once to a participant's peer connection and lives as long as it.
-:meth:`OutboundTrack.follow` switches the source (a partner's :class:`~sfu.media.feed.Feed`) without
-renegotiation: items queued from the previous source are dropped at once, so after a switch the
-participant never receives another frame from the old partner.
+:meth:`OutboundTrack.connect` switches which partner's :class:`~sfu.media.source.Source` feeds it,
+without renegotiation: items queued from the previous source are dropped at once, and items are
+accepted only from the connected source (compared by :class:`~sfu.media.source.SourceId`), so after
+a switch the participant never receives another frame from the old partner.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import asyncio
 import fractions
 import time
 from collections import deque
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import av
 import numpy
-from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError, MediaStreamTrack, RTCRtpCodecParameters
+
+from .source import Source, SourceId
 
 VIDEO_CLOCK = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -27,52 +30,58 @@ PLACEHOLDER_SIZE = (320, 240)
 PLACEHOLDER_GREY = 48
 
 
-class Source(Protocol):
-    """What an outbound track can follow (implemented by feeds)."""
-
-    kind: str
-
-    def subscribe(self, sink: "OutboundTrack") -> None: ...
-
-    def unsubscribe(self, sink: "OutboundTrack") -> None: ...
-
-
 class OutboundTrack(MediaStreamTrack):
-    """A switchable track with a small drop-oldest queue."""
+    """A switchable track with a small drop-oldest queue; a :class:`~sfu.media.source.Sink`."""
 
     #: Largest backlog before the oldest item is dropped.
     capacity = 2
 
     def __init__(self) -> None:
         super().__init__()
-        self._source: Optional[Source] = None
+        self._source: Source | None = None
+        self._switches = 0  #: counts connects, so a waiting recv() notices a switch
         self._items: deque[Any] = deque()
         self._wake = asyncio.Event()
         self._t0 = time.monotonic()
         #: Called after every switch (e.g. to force a keyframe on the encoder).
-        self.on_switch: Optional[Callable[[], None]] = None
-        #: Called when the first item from a newly followed source is handed to the sender.
-        self.on_first_item: Optional[Callable[[], None]] = None
+        self.on_switch: Callable[[], None] | None = None
+        #: Called when the first item from a newly connected source is handed to the sender.
+        self.on_first_item: Callable[[], None] | None = None
         self._first_pending = False
         self.items_in = 0
         self.items_dropped = 0
 
     @property
-    def source(self) -> Optional[Source]:
+    def source(self) -> Source | None:
+        """The source connected to this track (``None``: nobody's media)."""
         return self._source
 
-    def follow(self, source: Optional[Source]) -> None:
-        """Send ``source``'s media from now on (``None``: nobody's)."""
-        if source is self._source:
+    @property
+    def mode(self) -> str | None:
+        """How this track forwards while connected (``None``: not known until the first item)."""
+        return "transcode"
+
+    @property
+    def direction(self) -> str:
+        """``idle`` (no source), ``starting`` (mode not known yet), ``passthrough`` or ``transcode``."""
+        if self._source is None:
+            return "idle"
+        return self.mode or "starting"
+
+    def connect(self, source: Source | None) -> None:
+        """Send ``source``'s media from now on (``None``: nobody's). The same source (by id): no-op."""
+        current = self._source
+        if (source.id if source is not None else None) == (current.id if current is not None else None):
             return
-        if self._source is not None:
-            self._source.unsubscribe(self)
+        if current is not None:
+            current.detach(self)
         self._source = source
+        self._switches += 1
         self._items.clear()
         self._first_pending = source is not None
         self._switched()
         if source is not None:
-            source.subscribe(self)
+            source.attach(self)
         if self.on_switch is not None:
             self.on_switch()
         self._wake.set()
@@ -80,9 +89,19 @@ class OutboundTrack(MediaStreamTrack):
     def _switched(self) -> None:
         """Hook for subclasses: reset per-source state."""
 
-    def push(self, source: Source, item: Any) -> None:
-        """Offer an item from ``source``; ignored unless it is the followed source."""
-        if source is not self._source or self.readyState != "live":
+    def accepts(self, codec: RTCRtpCodecParameters) -> bool:
+        """Whether encoded frames of ``codec`` go out as they are; this track encodes pictures."""
+        return False
+
+    def _connected_to(self, source: SourceId) -> bool:
+        if self._source is None or self.readyState != "live":
+            return False
+        connected = self._source.id
+        return connected is source or connected == source  # equal values; usually the same object
+
+    def deliver(self, source: SourceId, item: Any) -> None:
+        """An item from ``source``; dropped unless it is the connected source."""
+        if not self._connected_to(source):
             return
         self.items_in += 1
         if len(self._items) >= self.capacity:
@@ -93,14 +112,15 @@ class OutboundTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         if self._source is not None:
-            self._source.unsubscribe(self)
+            self._source.detach(self)
             self._source = None
+            self._switches += 1
         super().stop()
         self._wake.set()
 
-    async def _next_item(self, timeout: Optional[float]) -> Optional[Any]:
+    async def _next_item(self, timeout: float | None) -> Any | None:
         """The next queued item; ``None`` after ``timeout`` seconds without one or on a switch."""
-        source = self._source
+        switches = self._switches
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.readyState != "live":
@@ -111,7 +131,7 @@ class OutboundTrack(MediaStreamTrack):
                     if self.on_first_item is not None:
                         self.on_first_item()
                 return self._items.popleft()
-            if self._source is not source:
+            if self._switches != switches:
                 return None
             self._wake.clear()
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -188,8 +208,8 @@ class OutboundAudioTrack(OutboundTrack):
 
     def __init__(self) -> None:
         super().__init__()
-        self._next_pts: Optional[int] = None  #: where the next frame continues the last one
-        self._last_pts: Optional[int] = None
+        self._next_pts: int | None = None  #: where the next frame continues the last one
+        self._last_pts: int | None = None
         self._time_base = fractions.Fraction(1, 48000)
 
     def _time_base_for(self, rate: int) -> fractions.Fraction:

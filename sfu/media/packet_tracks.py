@@ -1,7 +1,11 @@
 """Outbound tracks of the packet forwarding mode: one :class:`~sfu.media.rtp.stream.OutboundStream`
-per watcher sender, fed either packet by packet by the partner's feed (same codec on both legs) or by
-aiortc's own encoder (the grey placeholder while unpaired, or transcoded pictures when the codecs
+per watcher sender, fed either packet by packet by the partner's source (same codec on both legs) or
+by aiortc's own encoder (the grey placeholder while unpaired, or transcoded pictures when the codecs
 differ), whose packets the stream renumbers like any other source's.
+
+The stream follows a source by its :class:`~sfu.media.source.SourceId` (a value): packets handed to
+it under any other id are refused. These tracks are packet sinks (:class:`~sfu.media.packet_feed.PacketSink`);
+they never import the feed: a source's negotiated leg is read as ``source.leg``.
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .encoded import EncodedFrame
 from .passthrough import KEYFRAME_RETRY, PassthroughAudioTrack, PassthroughVideoTrack
-from .rtp.legs import OutboundLeg, payload_type_map
+from .rtp.legs import InboundLeg, OutboundLeg, payload_type_map
 from .rtp.stream import LOCAL, OutboundStream
+from .source import Source
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +34,19 @@ class _PacketOutput:
     """What both packet tracks share: the stream, its routes and the watcher's feedback."""
 
     stream: OutboundStream | None
-    _source: Any
-    state: Any
-    on_first_item: Any
+    _source: Source | None
+    state: Any  #: the passthrough track's mode tracking
+    on_first_item: Callable[[], None] | None
     kind: str
 
     def _init_packets(self) -> None:
         self.stream = None
         self._stream_started = 0.0
-        self._routes: dict[int, tuple[Any, dict[int, int]]] = {}
+        self._routes: dict[int, tuple[InboundLeg, dict[int, int]]] = {}
         self._wall_offset = time.time() - time.monotonic()
 
     # -- set-up ----------------------------------------------------------------------------------
-    def start_stream(self, leg: OutboundLeg, send: Any) -> None:
+    def start_stream(self, leg: OutboundLeg, send: Callable[[bytes], object]) -> None:
         """The sender started (negotiation done): from now on every packet goes through a stream."""
         self.stream = OutboundStream(leg, send, wall_offset=self._wall_offset)
         self.stream.on_first_packet = self._first_packet
@@ -51,10 +57,10 @@ class _PacketOutput:
         if reroute is not None:
             reroute()
 
-    def packet_route(self, feed: Any) -> tuple[OutboundStream, dict[int, int]] | None:
-        """The stream and payload-type map for ``feed``'s packets, or ``None`` if they cannot be
-        forwarded as packets (no stream yet, feed not started, or no codec in common)."""
-        stream, leg = self.stream, getattr(feed, "leg", None)
+    def packet_route(self, leg: InboundLeg | None) -> tuple[OutboundStream, dict[int, int]] | None:
+        """The stream and payload-type map for packets of a publisher's ``leg``, or ``None`` if they
+        cannot be forwarded as packets (no stream yet, source not started, or no codec in common)."""
+        stream = self.stream
         if stream is None or leg is None:
             return None
         key = id(leg)
@@ -66,7 +72,7 @@ class _PacketOutput:
     @property
     def packet_mode(self) -> bool:
         source = self._source
-        return source is not None and self.packet_route(source) is not None
+        return source is not None and self.packet_route(getattr(source, "leg", None)) is not None
 
     def reroute(self) -> None:
         """The followed feed's negotiation finished: re-decide packets or pictures."""
@@ -74,7 +80,8 @@ class _PacketOutput:
 
     def _follow_in_stream(self) -> None:
         if self.stream is not None:
-            self.stream.follow(self._source if self.packet_mode else LOCAL)
+            source = self._source
+            self.stream.follow(source.id if source is not None and self.packet_mode else LOCAL)
 
     def _first_packet(self, source: object) -> None:
         if source is LOCAL:
@@ -90,10 +97,9 @@ class _PacketOutput:
             asyncio.get_running_loop().call_later(FRESH_REASK, self._reask, source)
 
     def _reask(self, source: object) -> None:
-        if source is self._source and self.packet_mode:
-            request = getattr(source, "request_keyframe", None)
-            if request is not None:
-                request()
+        current = self._source
+        if current is not None and current.id == source and self.packet_mode:
+            current.request_keyframe()
 
     def sent_counts(self) -> tuple[int, int] | None:
         """Packets and payload bytes sent on this track's SSRC (forwarded and the server's own)."""
@@ -115,15 +121,16 @@ class _PacketOutput:
             self.stream.resend(lost, time.monotonic())
 
     def on_keyframe_request(self) -> None:
-        if self.packet_mode:
-            request = getattr(self._source, "request_keyframe", None)
-            if request is not None:
-                request()
+        """The watcher reported picture loss (PLI/FIR): ask its partner when forwarding packets."""
+        source = self._source
+        if source is not None and self.packet_mode:
+            source.request_keyframe()
 
     def on_remb(self, bitrate: int) -> None:
-        cap = getattr(self._source, "cap", None)
-        if cap is not None and self.packet_mode:
-            cap.set(bitrate)
+        """The watcher's bandwidth estimate: cap its partner's publishing rate."""
+        source = self._source
+        if source is not None and self.packet_mode:
+            source.set_bitrate_cap(bitrate)
 
     def accepts(self, codec: Any) -> bool:
         """Encoded frames are never sent as frames here: packets, or decoded pictures."""
@@ -165,7 +172,7 @@ class PacketVideoTrack(_PacketOutput, PassthroughVideoTrack):
                 continue
             if isinstance(item, EncodedFrame) or self.packet_mode:
                 continue
-            self.state.set("transcode", getattr(self._source, "codec", None))
+            self.state.set("transcode", self._source.codec if self._source is not None else None)
             return self._stamp(item)
 
 
@@ -193,7 +200,7 @@ class PacketAudioTrack(_PacketOutput, PassthroughAudioTrack):
             if item is None or self.packet_mode or isinstance(item, EncodedFrame):
                 continue  # packets go their own way; a picture queued before a switch is dropped
             self._src_ts = None
-            self.state.set("transcode", getattr(self._source, "codec", None))
+            self.state.set("transcode", self._source.codec if self._source is not None else None)
             return self._stamp(item)
 
     def on_keyframe_request(self) -> None:

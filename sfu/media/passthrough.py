@@ -1,11 +1,10 @@
 """Encoded forwarding: send a partner's encoded frames to the watcher without decoding them.
 
-:class:`EncodedFeed` taps an inbound receiver (no decoder work) and hands complete encoded frames to
-its watcher's outbound track. When the watcher's leg negotiated the same codec, the frames go out as
-``av.Packet`` objects, which aiortc's sender packetizes without encoding (it rewrites SSRC, sequence
-numbers and timestamps, so they stay continuous across partner switches). When the codecs differ,
-the feed decodes on demand and the outbound track hands pictures to aiortc's encoder: the same
-outbound track carries either, per item.
+The sources are :class:`~sfu.media.encoded_feed.EncodedFeed` objects. When the watcher's leg
+negotiated the same codec, the frames go out as ``av.Packet`` objects, which aiortc's sender
+packetizes without encoding (it rewrites SSRC, sequence numbers and timestamps, so they stay
+continuous across partner switches). When the codecs differ, the source decodes on demand and the
+outbound track hands pictures to aiortc's encoder: the same outbound track carries either, per item.
 
 Keyframes: a watcher gets nothing from a new partner until a keyframe (requested on every switch and
 re-requested every ~500 ms while waiting); the watcher's own PLI/FIR is relayed to the partner; an
@@ -17,19 +16,21 @@ at a keyframe.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 
-from . import aiortc_private
-from .bandwidth import UpstreamCap
-from .encoded import EncodedFrame, FrameAssembler, mime, same_codec
+from .aiortc_hooks import server as hooks
+from .encoded import EncodedFrame, mime, same_codec
+from .encoded_feed import EncodedFeed
 from .feed import Feed
-from .forwarding import Forwarding
-from .keyframes import KeyframeRequester
-from .ondemand import OnDemandDecoder
 from .outbound import (
     VIDEO_CLOCK,
     VIDEO_TIME_BASE,
@@ -37,6 +38,8 @@ from .outbound import (
     OutboundTrack,
     OutboundVideoTrack,
 )
+from .source import Source, SourceId
+from .strategy import Forwarding
 
 log = logging.getLogger(__name__)
 
@@ -48,80 +51,14 @@ KEYFRAME_RETRY = 0.5
 MIN_PTS_STEP = VIDEO_CLOCK // 60
 
 
-class EncodedFeed(Feed):
-    """One participant's inbound track, as complete encoded frames (decoded only on demand)."""
-
-    def __init__(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
-        super().__init__(track.kind)
-        self._receiver = receiver
-        self.codec: Optional[RTCRtpCodecParameters] = None
-        self.assembler = FrameAssembler(
-            track.kind,
-            lambda pt: aiortc_private.receiver_codec(receiver, pt),
-            self._on_frame,
-            self.request_keyframe,
-        )
-        self.keyframes = KeyframeRequester(
-            lambda ssrc: aiortc_private.send_pli(receiver, ssrc), lambda: self.assembler.ssrc
-        )
-        self.cap = UpstreamCap(
-            lambda bps, ssrcs: aiortc_private.send_remb(receiver, bps, ssrcs), lambda: self.assembler.ssrc
-        )
-        self._decoder: Optional[OnDemandDecoder] = None
-        aiortc_private.tap_receiver(receiver, self.assembler)
-        if track.kind == "video":
-            aiortc_private.rewrite_receiver_remb(receiver, self.cap.clamp)
-
-    def on_subscribe(self) -> None:
-        self.cap.clear()
-        if self._decoder is not None:
-            self._decoder.restart()
-        self.request_keyframe()
-
-    def unsubscribe(self, sink: OutboundTrack) -> None:
-        if self.subscriber is sink:
-            self.cap.clear()
-        super().unsubscribe(sink)
-
-    def request_keyframe(self) -> None:
-        if self.kind == "video":
-            self.keyframes.request()
-
-    def _on_frame(self, frame: EncodedFrame) -> None:
-        self.items += 1
-        self.codec = frame.codec
-        if frame.keyframe and self.kind == "video":
-            self.keyframes.keyframe_arrived()
-        self.keyframes.media_seen()
-        sink = self.subscriber
-        if sink is None:
-            return
-        if getattr(sink, "accepts", None) is not None and sink.accepts(frame.codec):
-            sink.push(self, frame)
-            return
-        if self._decoder is None:
-            self._decoder = OnDemandDecoder(self._on_decoded, self.request_keyframe)
-        self._decoder.submit(frame)
-
-    def _on_decoded(self, frame: av.frame.Frame) -> None:
-        sink = self.subscriber
-        if sink is not None:
-            sink.push(self, frame)
-
-    async def close(self) -> None:
-        await super().close()
-        if self._decoder is not None:
-            await self._decoder.close()
-
-
 class _Mode:
     """Which way an outbound track is currently fed, logged when it changes."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.mode: Optional[str] = None  #: "passthrough", "transcode" or None (no partner)
-        self.codec: Optional[RTCRtpCodecParameters] = None  #: what this leg sends
-        self._checked: Optional[tuple[RTCRtpCodecParameters, RTCRtpCodecParameters, bool]] = None
+        self.mode: str | None = None  #: "passthrough", "transcode" or None (no partner)
+        self.codec: RTCRtpCodecParameters | None = None  #: what this leg sends
+        self._checked: tuple[RTCRtpCodecParameters, RTCRtpCodecParameters, bool] | None = None
 
     def accepts(self, codec: RTCRtpCodecParameters) -> bool:
         if self.codec is None:
@@ -132,7 +69,7 @@ class _Mode:
             checked = self._checked = (codec, self.codec, same_codec(codec, self.codec))
         return checked[2]
 
-    def set(self, mode: Optional[str], source: Optional[RTCRtpCodecParameters] = None) -> None:
+    def set(self, mode: str | None, source: RTCRtpCodecParameters | None = None) -> None:
         if mode != self.mode:
             self.mode = mode
             if mode is not None:
@@ -145,10 +82,10 @@ class _ModeTracking:
     """What both passthrough tracks share: the negotiated codec and the current mode."""
 
     state: _Mode
-    _source: Any
+    _source: Source | None
 
     @property
-    def mode(self) -> Optional[str]:
+    def mode(self) -> str | None:
         return self.state.mode if self._source is not None else None
 
     def set_codec(self, codec: RTCRtpCodecParameters) -> None:
@@ -170,7 +107,7 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
         super().__init__()
         self.state = _Mode("video")
         self._waiting_keyframe = True
-        self._src_ts: Optional[int] = None
+        self._src_ts: int | None = None
         self.frames_skipped = 0
 
     def _switched(self) -> None:
@@ -179,9 +116,8 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
         self._src_ts = None
 
     def _ask_keyframe(self) -> None:
-        request = getattr(self._source, "request_keyframe", None)
-        if request is not None:
-            request()
+        if self._source is not None:
+            self._source.request_keyframe()
 
     def on_keyframe_request(self) -> None:
         """The watcher reported picture loss (PLI/FIR): ask its partner when forwarding encoded."""
@@ -190,15 +126,14 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
 
     def on_remb(self, bitrate: int) -> None:
         """The watcher's bandwidth estimate: cap its partner's publishing rate."""
-        cap = getattr(self._source, "cap", None)
-        if self.state.mode == "passthrough" and cap is not None:
-            cap.set(bitrate)
+        if self.state.mode == "passthrough" and self._source is not None:
+            self._source.set_bitrate_cap(bitrate)
 
-    def push(self, source: Any, item: Any) -> None:
+    def deliver(self, source: SourceId, item: Any) -> None:
         if not isinstance(item, EncodedFrame):
-            super().push(source, item)
+            super().deliver(source, item)
             return
-        if source is not self._source or self.readyState != "live":
+        if not self._connected_to(source):
             return
         self.items_in += 1
         if len(self._items) >= self.capacity:
@@ -225,7 +160,7 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
     async def recv(self) -> Any:
         while True:
             if self._source is None:
-                timeout: Optional[float] = self._placeholder_timeout()
+                timeout: float | None = self._placeholder_timeout()
             elif self._waiting_keyframe:
                 timeout = KEYFRAME_RETRY
             else:
@@ -252,7 +187,7 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
                 return packet
             self._waiting_keyframe = False  # decoded pictures: the encoder makes its own keyframe
             self._src_ts = None
-            self.state.set("transcode", getattr(self._source, "codec", None))
+            self.state.set("transcode", self._source.codec if self._source is not None else None)
             return self._stamp(item)
 
 
@@ -262,7 +197,7 @@ class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
     def __init__(self) -> None:
         super().__init__()
         self.state = _Mode("audio")
-        self._src_ts: Optional[int] = None
+        self._src_ts: int | None = None
 
     def on_keyframe_request(self) -> None:
         pass
@@ -279,7 +214,7 @@ class PassthroughAudioTrack(_ModeTracking, OutboundAudioTrack):
             item = await self._next_item(None)
         if not isinstance(item, EncodedFrame):
             self._src_ts = None
-            self.state.set("transcode", getattr(self._source, "codec", None))
+            self.state.set("transcode", self._source.codec if self._source is not None else None)
             return self._stamp(item)
         rate = item.codec.clockRate
         wall = int(self._elapsed() * rate)
@@ -311,20 +246,22 @@ class Passthrough(Forwarding):
         for transceiver in pc.getTransceivers():
             order = PREFERRED_CODECS.get(transceiver.kind)
             if order:
-                aiortc_private.prefer_codecs(transceiver, order)
+                hooks.prefer_codecs(transceiver, order)
 
-    def feed(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> Feed:
-        return EncodedFeed(track, receiver)
+    def source(
+        self, source_id: SourceId, track: MediaStreamTrack, transceiver: RTCRtpTransceiver
+    ) -> Feed:
+        return EncodedFeed(source_id, track, transceiver.receiver)
 
     def outbound(self, kind: str) -> OutboundTrack:
         return PassthroughVideoTrack() if kind == "video" else PassthroughAudioTrack()
 
     def bind(self, track: OutboundTrack, sender: RTCRtpSender) -> None:
         assert isinstance(track, (PassthroughVideoTrack, PassthroughAudioTrack))
-        aiortc_private.on_sender_codec(sender, track.set_codec)
-        aiortc_private.on_sender_feedback(
+        hooks.on_sender_codec(sender, track.set_codec)
+        hooks.on_sender_feedback(
             sender, keyframe_request=track.on_keyframe_request, bitrate=track.on_remb
         )
         if track.kind == "video":
             # Pictures to encode (placeholder, codec mismatch) start with a keyframe after a switch.
-            track.on_switch = lambda: aiortc_private.force_keyframe(sender)
+            track.on_switch = lambda: hooks.force_keyframe(sender)

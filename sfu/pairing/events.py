@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable, Union
+from typing import Literal
 
 ParticipantId = Hashable
+
+Basis = Literal["interest", "language", "any"]
+"""What made a match: a common interest, else a common language, else nothing in particular."""
+
+BASES: tuple[Basis, ...] = ("interest", "language", "any")
 
 
 @dataclass(frozen=True)
 class Paired:
-    """``a`` and ``b`` now talk to each other."""
+    """``a`` and ``b`` now talk to each other.
+
+    ``a`` is the one whose search found ``b``. ``common`` holds their shared interests, sorted;
+    ``basis`` says what made the match.
+    """
 
     a: ParticipantId
     b: ParticipantId
+    common: tuple[str, ...] = ()
+    basis: Basis = "any"
 
 
 @dataclass(frozen=True)
@@ -37,4 +49,4 @@ class Idle:
     who: ParticipantId
 
 
-Event = Union[Paired, Waiting, PartnerLeft, Idle]
+Event = Paired | Waiting | PartnerLeft | Idle

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from typing import Generic, Hashable, Iterator, TypeVar
+from collections.abc import Hashable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T", bound=Hashable)
 

@@ -55,7 +55,8 @@ class SequenceRewriter:
     def rewrite(self, source: object, sequence: int, timestamp: int, now: float) -> Rewritten | None:
         """Output numbers for a packet of ``source``, or ``None`` if it must not be sent."""
         rebased = False
-        if source is not self._source or abs(seq_diff(sequence, self._highest_in)) > MAX_SEQ_JUMP:
+        same = source is self._source or source == self._source  # source ids are values
+        if not same or abs(seq_diff(sequence, self._highest_in)) > MAX_SEQ_JUMP:
             elapsed = 0 if self.last_time is None else max(1, round((now - self.last_time) * self.clock_rate))
             self._seq_offset = (self.last_sequence + 1 - sequence) & 0xFFFF
             self._ts_offset = (self.last_timestamp + elapsed - timestamp) & 0xFFFFFFFF

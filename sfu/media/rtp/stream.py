@@ -1,8 +1,9 @@
 """One outbound RTP stream (one sender of a watcher's connection), fed packet by packet.
 
-Sources are partners' inbound streams, or :data:`LOCAL`: the server's own encoder (the grey
-placeholder between partners, or transcoded pictures when codecs differ), whose packets aiortc has
-already numbered and which are renumbered here like any other source's. After :meth:`follow`,
+Sources are partners' inbound streams, known by a value (a source id: compared by equality, so a
+source in another process can be named the same way), or :data:`LOCAL`: the server's own encoder (the
+grey placeholder between partners, or transcoded pictures when codecs differ), whose packets aiortc
+has already numbered and which are renumbered here like any other source's. After :meth:`follow`,
 packets of any other source are refused; video starts only at the first packet of a keyframe.
 
 Every sent packet is rewritten: SSRC, sequence number and timestamp continuous
@@ -31,7 +32,7 @@ _NTP_EPOCH = 2208988800
 
 
 class OutboundStream:
-    def __init__(self, leg: OutboundLeg, send: Callable[[bytes], None], *, wall_offset: float,
+    def __init__(self, leg: OutboundLeg, send: Callable[[bytes], object], *, wall_offset: float,
                  first_sequence: int | None = None, first_timestamp: int | None = None) -> None:
         """``send`` takes one plain RTP packet; ``wall_offset`` is Unix time minus the ``now``
         clock callers use (for NTP and abs-send-time)."""
@@ -81,7 +82,7 @@ class OutboundStream:
 
     def follow(self, source: object) -> None:
         """Send ``source``'s packets from now on (``None``: nobody's); video waits for a keyframe."""
-        if source is self._source:
+        if source is self._source or source == self._source:
             return
         # A picture of the previous source cut in the middle would reach the watcher incomplete:
         # its remaining packets may still follow, until the new source's first packet.
@@ -96,7 +97,7 @@ class OutboundStream:
                 audio_level: bytes | None = None) -> bool:
         """Send a partner's packet (``payload_type``: this leg's); False if it was not sent."""
         d: vp8.Vp8Descriptor | bool | None = None
-        if source is not self._source:
+        if source is not self._source and source != self._source:
             if not self._finishes(source, view):
                 return False
             if self._vp8:
@@ -212,14 +213,17 @@ class OutboundStream:
     def _finishes(self, source: object, view: RtpView) -> bool:
         """Whether ``view`` completes the previous source's picture cut by the last switch."""
         finishing = self._finishing
-        return finishing is not None and finishing[0] is source and finishing[1] == view.timestamp
+        return finishing is not None and finishing[0] == source and finishing[1] == view.timestamp
 
     def _sent(self, packet: bytes, sequence: int, now: float, source: object, view: RtpView) -> None:
         if self._video:
             self._open = None if view.marker else (source, view.timestamp)
-            if source is self._source or view.marker:
+            current = source is self._source or source == self._source
+            if current or view.marker:
                 self._finishing = None
-        if source is not self._source:
+        else:
+            current = source is self._source or source == self._source
+        if not current:
             self.packets += 1
             self.octets += len(packet) - 12
             if self.history is not None:

@@ -1,7 +1,7 @@
-"""The aiortc/aioice internals the server relies on still exist and still behave as assumed.
+"""The aiortc/aioice internals this project relies on still exist and still behave as assumed.
 
-If an aiortc upgrade moves any of them, these tests fail loudly (and ``sfu serve`` falls back to
-transcoding in ``auto`` mode, or refuses to start in ``passthrough`` mode).
+If an aiortc upgrade moves any of them, these tests fail loudly (and ``sfu serve`` refuses to start,
+or falls back to transcoding in ``auto`` mode, or refuses to start in ``passthrough`` mode).
 """
 
 from __future__ import annotations
@@ -14,29 +14,53 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
 from sfu.headless.synthetic import StampedVideoTrack
-from sfu.media import aiortc_private
+from sfu.media import aiortc_hooks
+from sfu.media.aiortc_hooks import ice, server, testing
 from sfu.media.encoded import EncodedFrame, FrameAssembler
 from sfu.media.forwarding import Transcode, make_forwarding
 
 
 def test_installed_aiortc_is_the_tested_version() -> None:
-    assert aiortc.__version__.startswith(aiortc_private.TESTED_AIORTC), aiortc.__version__
+    assert aiortc.__version__.startswith(aiortc_hooks.TESTED_AIORTC), aiortc.__version__
 
 
 def test_every_hook_is_present() -> None:
-    aiortc_private.check()
-    assert aiortc_private.passthrough_problems() == []
-    assert aiortc_private.passthrough_supported() == (True, "")
+    aiortc_hooks.check()
+    assert aiortc_hooks.problems() == []
+    assert aiortc_hooks.passthrough_problems() == []
+    assert aiortc_hooks.testing_problems() == []
+    assert aiortc_hooks.passthrough_supported() == (True, "")
     assert make_forwarding("auto").name == "auto"
     assert make_forwarding("passthrough").name == "passthrough"
 
 
 def test_missing_hook_falls_back_or_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
-    assert "aiortc.RTCRtpReceiver._send_rtcp_pli" in aiortc_private.passthrough_problems()
+    assert "aiortc.RTCRtpReceiver._send_rtcp_pli" in aiortc_hooks.passthrough_problems()
     assert isinstance(make_forwarding("auto"), Transcode)
-    with pytest.raises(aiortc_private.PrivateApiError, match="_send_rtcp_pli"):
+    with pytest.raises(aiortc_hooks.PrivateApiError, match="_send_rtcp_pli"):
         make_forwarding("passthrough")
+
+
+@pytest.mark.parametrize(
+    "owner, name, listed_by",
+    [
+        (aiortc.RTCRtpSender, "_send_keyframe", aiortc_hooks.problems),
+        (aiortc.RTCPeerConnection, "_RTCPeerConnection__connect", aiortc_hooks.problems),
+        (aiortc.RTCRtpSender, "_handle_rtcp_packet", aiortc_hooks.passthrough_problems),
+        (aiortc.RTCRtpReceiver, "_handle_rtp_packet", aiortc_hooks.passthrough_problems),
+    ],
+)
+def test_a_moved_hook_is_named(monkeypatch: pytest.MonkeyPatch, owner, name: str, listed_by) -> None:
+    monkeypatch.delattr(owner, name)
+    assert any(name in problem for problem in listed_by()), listed_by()
+
+
+def test_start_up_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(aiortc.RTCRtpSender, "_send_keyframe")
+    with pytest.raises(aiortc_hooks.PrivateApiError, match="RTCRtpSender._send_keyframe") as caught:
+        aiortc_hooks.check()
+    assert "tested with aiortc 1.16" in str(caught.value)
 
 
 def test_untested_version_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,27 +92,27 @@ async def test_hooks_work_on_a_real_connection() -> None:
             receiver = next(t.receiver for t in watcher.getTransceivers() if t.receiver.track is remote)
             tap = FrameAssembler(
                 "video",
-                lambda pt: aiortc_private.receiver_codec(receiver, pt),
+                lambda pt: server.receiver_codec(receiver, pt),
                 frames.append,
                 lambda: broken.append(1),
             )
-            aiortc_private.tap_receiver(receiver, tap)
+            server.tap_receiver(receiver, tap)
             taps.update(receiver=receiver, tap=tap, track=remote)
 
         sender = publisher.addTrack(track)
-        aiortc_private.on_sender_feedback(
+        server.on_sender_feedback(
             sender, keyframe_request=lambda: requests.append("pli"), bitrate=lambda bps: requests.append(f"remb {bps}")
         )
-        aiortc_private.on_sender_codec(sender, codecs_sent.append)
+        server.on_sender_codec(sender, codecs_sent.append)
         for pc in (publisher, watcher):
-            aiortc_private.set_host_addresses(pc, ["127.0.0.1"])
+            ice.set_host_addresses(pc, ["127.0.0.1"])
         await publisher.setLocalDescription(await publisher.createOffer())
         await watcher.setRemoteDescription(publisher.localDescription)
         transceiver = watcher.getTransceivers()[0]
-        aiortc_private.prefer_codecs(transceiver, ["video/H264"])
-        assert aiortc_private.negotiated_codecs(transceiver)[0].mimeType == "video/H264"
-        aiortc_private.prefer_codecs(transceiver, ["video/VP8"])
-        assert aiortc_private.negotiated_codecs(transceiver)[0].mimeType == "video/VP8"
+        server.prefer_codecs(transceiver, ["video/H264"])
+        assert server.negotiated_codecs(transceiver)[0].mimeType == "video/H264"
+        server.prefer_codecs(transceiver, ["video/VP8"])
+        assert server.negotiated_codecs(transceiver)[0].mimeType == "video/VP8"
         await watcher.setLocalDescription(await watcher.createAnswer())
         await publisher.setRemoteDescription(RTCSessionDescription(**{
             "sdp": watcher.localDescription.sdp, "type": "answer"}))
@@ -104,23 +128,45 @@ async def test_hooks_work_on_a_real_connection() -> None:
 
         # PLI from the watcher: the publisher's hook sees it and the encoder sends a keyframe.
         keyframes_before = sum(f.keyframe for f in frames)
-        aiortc_private.send_pli(taps["receiver"], taps["tap"].ssrc)
+        server.send_pli(taps["receiver"], taps["tap"].ssrc)
         await _wait(lambda: "pli" in requests, what="PLI at the sender")
         await _wait(lambda: sum(f.keyframe for f in frames) > keyframes_before, what="keyframe after PLI")
 
         # REMB from the watcher: the publisher's hook and its encoder see the bitrate.
-        aiortc_private.send_remb(taps["receiver"], 321_000, [taps["tap"].ssrc])
+        server.send_remb(taps["receiver"], 321_000, [taps["tap"].ssrc])
         await _wait(lambda: "remb 321000" in requests, what="REMB at the sender")
-        await _wait(lambda: aiortc_private.encoder_target_bitrate(sender) == 321_000, what="encoder bitrate")
+        await _wait(lambda: testing.encoder_target_bitrate(sender) == 321_000, what="encoder bitrate")
 
         # The receiver's own REMB passes through a rewrite hook.
         seen: list[int] = []
-        aiortc_private.rewrite_receiver_remb(taps["receiver"], lambda bps: seen.append(bps) or 300_000)
+        server.rewrite_receiver_remb(taps["receiver"], lambda bps: seen.append(bps) or 300_000)
         await _wait(lambda: bool(seen), timeout=20, what="receiver's own REMB")
+
+        # A whole encoded keyframe off the tap decodes on its own with aiortc's decoder.
+        keyframe = next(f for f in reversed(frames) if f.keyframe)
+        pictures = server.decoder_for(keyframe.codec)(keyframe.data, keyframe.timestamp)
+        assert [(p.width, p.height) for p in pictures] == [(320, 240)]
     finally:
         track.stop()
         await publisher.close()
         await watcher.close()
+
+
+async def test_offer_outline_reads_what_aiortc_reads() -> None:
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio")
+        pc.addTransceiver("video")
+        ice.set_host_addresses(pc, ["127.0.0.1"])
+        await pc.setLocalDescription(await pc.createOffer())
+        outline = server.outline_offer(pc.localDescription.sdp)
+    finally:
+        await pc.close()
+    assert [(m.kind, m.mid) for m in outline.media] == [("audio", "0"), ("video", "1")]
+    assert all(m.has_ice_credentials and m.has_fingerprint for m in outline.media)
+    assert outline.bundles == (("0", "1"),)
+    with pytest.raises(ValueError, match=r"unreadable SDP \("):
+        server.outline_offer("v=0\r\nm=video notaport UDP/TLS/RTP/SAVPF 96\r\n")
 
 
 def test_serve_refuses_passthrough_clearly_when_aiortc_lacks_a_hook(monkeypatch, capsys) -> None:

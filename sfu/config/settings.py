@@ -1,20 +1,23 @@
 """Server configuration: one dataclass, safe defaults (loopback only, nothing leaves the machine).
 
-Every field is one setting. Its ``metadata`` (see :func:`setting`) documents it; the loader in
-:mod:`sfu.config_load` derives the command-line flag, the ``SFU_<NAME>`` environment variable and the
-TOML key from the field, so a new setting needs only a new field here.
+Every field is one setting. Its ``metadata`` (see :func:`setting`) documents it; :func:`all_settings`
+derives the command-line flag, the ``SFU_<NAME>`` environment variable and the TOML key from the
+field, so a new setting needs only a new field here. Imports nothing of the media stack: the server
+turns :class:`IceServer` into aiortc's own type where it builds the media side.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from aiortc import RTCIceServer
+from ..media.modes import FORWARDING_MODES
 
-from .media.modes import FORWARDING_MODES
+ENV_PREFIX = "SFU_"
 
 
 @dataclass
@@ -25,11 +28,9 @@ class IceServer:
     username: Optional[str] = None
     credential: Optional[str] = None
 
-    def to_aiortc(self) -> RTCIceServer:
-        return RTCIceServer(urls=self.urls, username=self.username, credential=self.credential)
-
-    def to_json(self) -> dict:
-        out: dict = {"urls": self.urls}
+    def to_json(self) -> dict[str, Optional[str]]:
+        """As a browser's ``RTCIceServer`` dictionary (``welcome``'s ``iceServers``)."""
+        out: dict[str, Optional[str]] = {"urls": self.urls}
         if self.username is not None:
             out["username"] = self.username
             out["credential"] = self.credential
@@ -212,3 +213,70 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One field of :class:`Config`, with everything derived from it."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    flag: str
+    env: str
+    metavar: Optional[str]
+    choices: Optional[list[str]]
+    min: Optional[float]
+    max: Optional[float]
+    secret: bool
+
+    @property
+    def base(self) -> Any:
+        """The type without ``Optional``."""
+        return _strip_optional(self.type)
+
+    @property
+    def optional(self) -> bool:
+        return _strip_optional(self.type) is not self.type
+
+    @property
+    def is_list(self) -> bool:
+        return typing.get_origin(self.base) is list
+
+    @property
+    def item(self) -> Any:
+        return typing.get_args(self.base)[0] if self.is_list else self.base
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def all_settings() -> list[Setting]:
+    """Every setting, in the order of :class:`Config`'s fields."""
+    hints = typing.get_type_hints(Config)
+    defaults = Config()
+    out = []
+    for f in dataclasses.fields(Config):
+        meta = f.metadata
+        out.append(
+            Setting(
+                name=f.name,
+                type=hints[f.name],
+                default=getattr(defaults, f.name),
+                help=meta.get("help") or f.name.replace("_", " "),
+                flag=meta.get("flag") or "--" + f.name.replace("_", "-"),
+                env=ENV_PREFIX + f.name.upper(),
+                metavar=meta.get("metavar"),
+                choices=meta.get("choices"),
+                min=meta.get("min"),
+                max=meta.get("max"),
+                secret=bool(meta.get("secret")),
+            )
+        )
+    return out

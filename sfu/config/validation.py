@@ -1,0 +1,88 @@
+"""Checking a configuration: every problem at once, one human-readable line each.
+
+Pure: reads nothing but the configuration (and whether the files it names are readable).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Optional
+
+from .settings import Config, all_settings
+
+
+def validate(config: Config) -> list[str]:
+    """Every problem with ``config``, one line each (empty: fine)."""
+    problems = []
+    for s in all_settings():
+        value = getattr(config, s.name)
+        if s.choices and value not in s.choices:
+            problems.append(f"{s.name}: {value!r} is not one of {', '.join(s.choices)}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if s.min is not None and value < s.min:
+                problems.append(f"{s.name}: {value} is below the minimum {s.min:g}")
+            if s.max is not None and value > s.max:
+                problems.append(f"{s.name}: {value} is above the maximum {s.max:g}")
+    if not config.host:
+        problems.append("host: must not be empty")
+    for address in list(config.media_addresses) + list(config.ip_limits_exempt):
+        if not _is_ip(address):
+            problems.append(f"{address!r} is not an IP address")
+    for server in config.ice_servers:
+        if server.urls.split(":", 1)[0] not in ("stun", "stuns", "turn", "turns"):
+            problems.append(f"ice_servers: {server.urls!r} is not a stun:, turn: or turns: URL")
+    if config.hard_message_bytes < config.max_message_bytes:
+        problems.append("hard_message_bytes: must be at least max_message_bytes")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        problems.append("tls_cert and tls_key: give both or neither")
+    for name in ("tls_cert", "tls_key"):
+        path = getattr(config, name)
+        if path is not None and not os.access(path, os.R_OK):
+            problems.append(f"{name}: cannot read {path}")
+    if config.client_dir is not None and not (config.client_dir / "index.html").is_file():
+        problems.append(f"client_dir: no index.html in {config.client_dir}")
+    problems += _network_problems(config)
+    return problems
+
+
+def _network_problems(config: Config) -> list[str]:
+    """Public address, media port range and TURN settings (see docs/deploying.md)."""
+    problems = []
+    if config.public_ip is not None and not _is_ip(config.public_ip):
+        problems.append(f"public_ip: public IP {config.public_ip!r} is not an IP address")
+    try:
+        config.media_port_range()
+    except ValueError as exc:
+        problems.append(str(exc))
+    if config.turn_secret and config.turn_secret_file:
+        problems.append("turn_secret and turn_secret_file: give one or the other")
+    if config.turn_secret_file is not None and not os.access(config.turn_secret_file, os.R_OK):
+        problems.append(f"turn_secret_file: cannot read {config.turn_secret_file}")
+    else:
+        secret = config.turn_secret_value()
+        problems += [f"turn: {problem}" for problem in turn_problems(config.turn_urls, secret, config.turn_ttl)]
+    return problems
+
+
+def turn_problems(turn_urls: list[str], turn_secret: Optional[str], turn_ttl: float) -> list[str]:
+    """What is wrong with a set of TURN settings (coturn ``use-auth-secret``); empty: usable."""
+    problems = []
+    if turn_secret and not turn_urls:
+        problems.append("a TURN secret needs at least one TURN URL (--turn-url)")
+    if turn_urls and not turn_secret:
+        problems.append("TURN URLs need the shared secret coturn was given (--turn-secret)")
+    for url in turn_urls:
+        if not url.startswith(("turn:", "turns:")):
+            problems.append(f"not a TURN URL: {url!r} (expected turn:HOST[:PORT][?transport=tcp])")
+    if turn_ttl <= 0:
+        problems.append("the TURN credential lifetime must be positive")
+    return problems
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,71 @@
+"""One async SQLAlchemy engine for SQLite (aiosqlite, the default) or PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_FILE = "moderation.sqlite3"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / SQLITE_FILE}"
+
+
+def normalise_url(url: str) -> URL:
+    """``postgresql://`` and ``postgres://`` -> asyncpg, ``sqlite://`` -> aiosqlite; ``ValueError`` else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL (e.g. postgresql://USER:PASSWORD@HOST/DB)") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("SQLite needs a file (an in-memory database would lose everything on restart)")
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ValueError(f"unsupported database {backend!r} (use postgresql:// or sqlite:///PATH)")
+
+
+def database_url_problem(url: str) -> str | None:
+    try:
+        normalise_url(url)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for ``url`` (see :func:`normalise_url`).
+
+    SQLite: one connection (writes from this process never contend), WAL, foreign keys on, and
+    transactions begun explicitly so that migrations' DDL is transactional."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed, pool_size=1, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not begin transactions by itself
+        cursor = dbapi_connection.cursor()
+        for pragma in ("busy_timeout=10000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,119 @@
+"""What the server sends: one dataclass per message type, each with ``to_json()`` (see docs/protocol.md).
+
+Every message the server sends is built here and nowhere else; a new message type is one class here
+plus its row in the protocol document (a test checks the two list the same types).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Union
+
+from ..config import IceServer
+from .errors import ErrorCode
+
+
+@dataclass(frozen=True)
+class _Message:
+    """Sent as ``{"type": TYPE, <field>: <value>, ...}`` in field order."""
+
+    TYPE: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+
+    def to_text(self) -> str:
+        """The text frame that carries it."""
+        return json.dumps(self.to_json())
+
+
+@dataclass(frozen=True)
+class Welcome(_Message):
+    """First message on every connection: the client's id and the ICE servers it should use."""
+
+    TYPE: ClassVar[str] = "welcome"
+    id: str
+    version: str
+    ice_servers: tuple[IceServer, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "version": self.version,
+            "iceServers": [server.to_json() for server in self.ice_servers],
+        }
+
+
+@dataclass(frozen=True)
+class Online(_Message):
+    """How many people are connected."""
+
+    TYPE: ClassVar[str] = "online"
+    count: int
+
+
+@dataclass(frozen=True)
+class Answer(_Message):
+    """The server's complete SDP answer to the client's offer."""
+
+    TYPE: ClassVar[str] = "answer"
+    sdp: str
+
+
+@dataclass(frozen=True)
+class Paired(_Message):
+    """Now paired with ``partner`` (an opaque id)."""
+
+    TYPE: ClassVar[str] = "paired"
+    partner: str
+
+
+@dataclass(frozen=True)
+class Waiting(_Message):
+    """Looking for a partner."""
+
+    TYPE: ClassVar[str] = "waiting"
+
+
+@dataclass(frozen=True)
+class PartnerLeft(_Message):
+    """The partner pressed Next, stopped or left; a ``waiting`` or ``paired`` follows."""
+
+    TYPE: ClassVar[str] = "partner_left"
+
+
+@dataclass(frozen=True)
+class Idle(_Message):
+    """Not looking (after ``stop``)."""
+
+    TYPE: ClassVar[str] = "idle"
+
+
+@dataclass(frozen=True)
+class Chat(_Message):
+    """A chat message from the current partner (plain text)."""
+
+    TYPE: ClassVar[str] = "chat"
+    text: str
+
+
+@dataclass(frozen=True)
+class Error(_Message):
+    """Something the client sent was refused, or the connection is about to close."""
+
+    TYPE: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "code": self.code.value, "message": self.message}
+
+
+ServerMessage = Union[Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error]
+#: Every server message type (docs/protocol.md's "Server → client" table lists the same).
+SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
+    Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error,
+)
