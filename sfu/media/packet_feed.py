@@ -121,6 +121,7 @@ class PacketFeed(EncodedFeed):
 
     # -- per packet ------------------------------------------------------------------------------
     def on_rtp(self, packet: bytes, now: float) -> None:
+        self.octets += len(packet)
         inbound = self.inbound
         view = parse(packet)
         if view is None or inbound is None:
