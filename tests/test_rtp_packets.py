@@ -256,6 +256,34 @@ def test_stream_switches_only_at_a_keyframe_and_never_back() -> None:
     assert view is not None and extensions(view)[5] == b"1" and len(extensions(view)[6]) == 3
 
 
+def test_keyframe_packets_that_arrive_before_its_first_one_follow_it_without_a_hole() -> None:
+    """The keyframe's first packet is repaired late (or reordered): the packets after it that came
+    first are held while waiting, then sent after it in order; older ones are not."""
+    sent: list[bytes] = []
+    stream = OutboundStream(watcher_leg(), sent.append, wall_offset=0.0, first_sequence=500, first_timestamp=0)
+    src = object()
+    stream.follow(src)
+    early = [
+        rtp(40, 0, vp8_payload(3, start=False)),  # the tail of an older picture
+        rtp(43, 3000, vp8_payload(4, start=False), marker=True),  # the keyframe's second packet ...
+        rtp(42, 3000, vp8_payload(4, start=False)),  # ... and its first middle packet, reordered
+        rtp(44, 6000, vp8_payload(5), marker=True),  # the next picture
+    ]
+    for packet in early:
+        assert not stream.forward(src, parse(packet), 100, now=1.0)  # type: ignore[arg-type]
+    assert stream.forward(src, parse(rtp(41, 3000, vp8_payload(4, key=True))), 100, now=1.05)  # type: ignore[arg-type]
+    assert stream.forward(src, parse(rtp(45, 9000, vp8_payload(6), marker=True)), 100, now=1.06)  # type: ignore[arg-type]
+    out = [testing.parse_rtp(p) for p in sent]
+    assert [p.sequence_number for p in out] == [500, 501, 502, 503, 504]
+    assert [vp8.descriptor(p.payload).picture_id for p in out] == [4, 4, 4, 5, 6]  # type: ignore[union-attr]
+    assert stream.released == 3 and stream.resend([501, 502, 503], now=1.1) == 3
+    other = object()
+    stream.follow(other)
+    assert not stream.forward(src, parse(rtp(47, 12000, vp8_payload(7), marker=True)), 100, now=1.2)  # type: ignore[arg-type]
+    assert stream.forward(other, parse(rtp(7, 0, vp8_payload(1, key=True))), 100, now=1.3)  # type: ignore[arg-type]
+    assert len(sent) == 5 + 3 + 1  # the resent three, then only the new source's keyframe
+
+
 def test_stream_maps_audio_level_and_renumbers_local_packets() -> None:
     sent: list[bytes] = []
     stream = OutboundStream(watcher_leg("audio"), sent.append, wall_offset=0.0, first_sequence=10, first_timestamp=0)

@@ -24,6 +24,10 @@ from .history import PacketHistory, RtxWrapper, newest_first
 from .legs import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, OutboundLeg
 from .rewriter import SequenceRewriter
 
+#: Packets of the followed source kept while waiting for its keyframe: those that arrived before the
+#: keyframe's first packet but come after it (reordered, or its first packet repaired late).
+HELD_WHILE_WAITING = 128
+
 LOCAL = "local"
 """The source that stands for the server's own encoder (aiortc's sender)."""
 
@@ -59,6 +63,7 @@ class OutboundStream:
         self._finishing: tuple[object, int] | None = None
         self._rebase = False
         self.waiting_keyframe = False
+        self._held: list[tuple[RtpView, int, bytes | None]] = []
         #: Called with the source when its first packet goes out after a switch.
         self.on_first_packet: Callable[[object], None] | None = None
         self._first_pending = False
@@ -68,7 +73,8 @@ class OutboundStream:
         self._b0 = 0x90 if self._ext else 0x80
         self.packets = 0
         self.octets = 0
-        self.skipped = 0
+        self.skipped = 0  #: packets not sent while waiting for a keyframe (some sent later: released)
+        self.released = 0
 
     # -- which source ------------------------------------------------------------------------------
     @property
@@ -90,6 +96,7 @@ class OutboundStream:
         self._rebase = True  # even if the same source comes back: it resumes after a gap
         self._source = source
         self.waiting_keyframe = self._video and source is not None
+        self._held = []
         self._first_pending = source is not None
 
     # -- sending -----------------------------------------------------------------------------------
@@ -106,6 +113,7 @@ class OutboundStream:
             if self._video:
                 d = self._check_keyframe(view)
                 if d is False:
+                    self._hold(view, payload_type, audio_level)
                     return False
             self._starting()
         payload_at = 12 + len(self._ext)
@@ -127,7 +135,25 @@ class OutboundStream:
                 self.pictures.rebase(d)
             self.pictures.rewrite(out, payload_at, d)
         self._sent(bytes(out), written.sequence, now, source, view)
+        if self._held and not self.waiting_keyframe:
+            self._release_held(source, view.sequence, now)
         return True
+
+    def _hold(self, view: RtpView, payload_type: int, audio_level: bytes | None) -> None:
+        held = self._held
+        held.append((view, payload_type, audio_level))
+        if len(held) > HELD_WHILE_WAITING:
+            del held[0]
+
+    def _release_held(self, source: object, keyframe_sequence: int, now: float) -> None:
+        """The keyframe's first packet went out: send the held packets that follow it, in order (the
+        watcher would otherwise see a hole nobody can fill)."""
+        held, self._held = self._held, []
+        later = [h for h in held if seq_diff(h[0].sequence, keyframe_sequence) > 0]
+        later.sort(key=lambda h: seq_diff(h[0].sequence, keyframe_sequence))
+        for view, payload_type, audio_level in later:
+            if self.forward(source, view, payload_type, now, audio_level):
+                self.released += 1
 
     def send_local(self, data: bytes, now: float) -> bool:
         """Send a packet aiortc's sender made for this leg (its PT and extensions are right)."""
