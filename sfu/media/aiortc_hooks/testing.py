@@ -19,13 +19,14 @@ from aiortc import (
     RTCIceTransport,
     RTCPeerConnection,
     RTCRtpCodecParameters,
+    RTCRtpReceiver,
     RTCRtpSender,
 )
 from aiortc.codecs import depayload, get_encoder
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from .ice import ice_connections
-from .introspect import missing_attributes, unused_names
+from .introspect import missing_attributes, missing_callables, unused_names
 
 
 def problems() -> list[str]:
@@ -41,6 +42,8 @@ def problems() -> list[str]:
         probe, ("_check_list", "_nominated", "remote_candidates"), "aioice.Connection"
     )
     found += missing_attributes(aioice.turn, ("TurnClientTcpProtocol",), "aioice.turn")
+    found += unused_names(RTCRtpReceiver.__init__, ("_RTCRtpReceiver__nack_generator",), "aiortc.RTCRtpReceiver.")
+    found += missing_callables(RTCRtpReceiver, ("_send_rtcp_nack",), "aiortc.RTCRtpReceiver")
     return found
 
 
@@ -88,6 +91,20 @@ def take_keyframe_request(sender: RTCRtpSender) -> bool:
     if requested:
         setattr(sender, name, False)
     return requested
+
+
+# -- receivers -------------------------------------------------------------------------------------
+
+
+def missing_packets(receiver: RTCRtpReceiver) -> list[int]:
+    """Sequence numbers the receiver noticed missing and has not received since (its NACK list)."""
+    generator = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
+    return sorted(generator.missing) if generator is not None else []
+
+
+async def send_nack(receiver: RTCRtpReceiver, media_ssrc: int, lost: list[int]) -> None:
+    """Ask the remote sender of ``media_ssrc`` to send ``lost`` again (RTCP NACK)."""
+    await receiver._send_rtcp_nack(media_ssrc, lost)
 
 
 # -- links and ICE ---------------------------------------------------------------------------------
