@@ -6,7 +6,8 @@ each under the same `sfu loadtest` load, one after the other in one run.
 Prints, per target: server CPU per pair-second (and per delivered frame), projected pairs per core,
 received fps, latency, Next -> first frame, and the ratio of the reference relay's CPU cost to this
 target's (higher is better: "x times cheaper than the reference"). The forwarding modes are the
-choices of ``sfu serve --forwarding`` unless ``--modes`` names them.
+choices of ``sfu serve --forwarding`` unless ``--modes`` names them; ``MODE+uvloop`` runs a mode on
+uvloop's event loop.
 """
 
 from __future__ import annotations
@@ -47,8 +48,13 @@ def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
     if target == REFERENCE:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "reference_relay.py"), "--port", str(port)]
     else:
-        cmd = [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--forwarding", target, "--log-level", "warning"]
+        mode, _, loop = target.partition("+")  # "packet+uvloop": the same mode on uvloop's event loop
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning"]
+        if loop == "uvloop":
+            code = f"import sys, uvloop; uvloop.install(); from sfu.cli import main; sys.exit(main({serve!r}))"
+            cmd = [sys.executable, "-c", code]
+        else:
+            cmd = [sys.executable, "-m", "sfu", *serve]
     out = open(log, "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     out.close()
@@ -60,7 +66,7 @@ def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 stop(proc)
-                raise RuntimeError(f"{target} did not start; see {log}")
+                raise RuntimeError(f"{target} did not start; see {log}") from None
             time.sleep(0.2)
 
 

@@ -81,7 +81,9 @@ class DirectPair:
                 while True:
                     frame = await track.recv()
                     self.frames.append(
-                        ReceivedFrame(time.monotonic(), int(time.time() * 1000), stamps.read_frame(frame), frame.width, frame.height)
+                        ReceivedFrame(
+                            time.monotonic(), int(time.time() * 1000), stamps.read_frame(frame), frame.width, frame.height
+                        )
                     )
 
             self._task = asyncio.ensure_future(read())
@@ -151,7 +153,8 @@ async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) 
         for c in clients:
             partner = by_id[partner_of[c.id]].sender_id
             via_server += latencies(c.received.frames, t0, t1, partner)
-            fps.append(len([f for f in c.received.frames if t0 <= f.at <= t1 and f.stamp and f.stamp.sender == partner]) / (t1 - t0))
+            seen = [f for f in c.received.frames if t0 <= f.at <= t1 and f.stamp and f.stamp.sender == partner]
+            fps.append(len(seen) / (t1 - t0))
         baseline = latencies(direct.frames, t0, t1)
         sent_kbps = [(b - a) * 8 / 1000 / (t1 - t0) for a, b in zip(sent0, sent1)]
 
@@ -169,7 +172,7 @@ async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) 
         partner[extra.id] = None
         next_ms: list[float] = []
         next_failures = 0
-        for round_ in range(nexts):
+        for _round in range(nexts):
             presser = next(by_id[i] for i, p in partner.items() if p is not None)
             old = by_id[partner[presser.id]]  # type: ignore[index]
             waiting = next(c for c in everyone if partner[c.id] is None)

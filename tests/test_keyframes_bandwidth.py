@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sfu.media import bandwidth, keyframes
-from sfu.media.bandwidth import UpstreamCap
+from sfu.media.bandwidth import RateMeter, UpstreamCap
 from sfu.media.keyframes import KeyframeRequester
 
 
@@ -75,6 +75,31 @@ def test_watcher_estimate_is_relayed_upstream_after_the_switch_settles() -> None
     cap.set(400_000, 100.0 + bandwidth.SETTLE)
     assert pub.rembs == [(400_000, [1234])]
     assert cap.relayed == 1
+
+
+def test_a_congested_watchers_estimate_is_relayed_at_once_after_a_switch() -> None:
+    """Right after a switch, an estimate close to what the publisher sends is a watcher whose link
+    cannot carry it (relayed at once); one far below it is left over from a slower stream."""
+    pub = Publisher()
+    cap = pub.cap()
+    cap.clear(100.0)
+    cap.set(60_000, 100.5, publishing=560_000)  # left over from the grey placeholder: ignored
+    assert pub.rembs == []
+    cap.set(380_000, 101.6, publishing=560_000)  # ~85% of what gets through a 450 kbps link
+    assert pub.rembs == [(380_000, [1234])]
+    cap.set(int(560_000 * bandwidth.TRUSTED_SHARE) - 1, 101.7, publishing=560_000)
+    assert len(pub.rembs) == 1  # the share is a floor
+    assert cap.current(101.7) == 380_000
+
+
+def test_rate_meter_measures_a_byte_counter_over_about_a_second() -> None:
+    meter = RateMeter()
+    assert meter.rate(0, 10.0) is None  # one sample: no rate yet
+    assert meter.rate(1_000, 10.1) is None  # too short a span
+    assert meter.rate(25_000, 10.5) == 400_000  # 25 kB in 0.5 s
+    for step in range(1, 30):  # then 100 kB/s: the old samples leave the window
+        rate = meter.rate(25_000 + step * 10_000, 10.5 + step * 0.1)
+    assert rate == 800_000
 
 
 def test_cap_never_goes_below_the_floor_and_follows_the_servers_own_estimate() -> None:

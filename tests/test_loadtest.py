@@ -11,7 +11,7 @@ import time
 
 import av
 import pytest
-from aiortc.mediastreams import MediaStreamError
+from aiortc import MediaStreamError
 
 from sfu.headless.stamp import Stamp, read_frame
 from sfu.loadtest.cli import is_loopback_target

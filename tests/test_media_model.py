@@ -124,7 +124,7 @@ class Client:
         await self.pc.close()
 
 
-@pytest.fixture(params=["auto", "transcode"])
+@pytest.fixture(params=["auto", "passthrough", "transcode"])
 async def peers(request: pytest.FixtureRequest) -> AsyncIterator[Callable]:
     """``await make(participant, sender_id)``: a PeerMedia and the aiortc client it will serve."""
     forwarding = make_forwarding(request.param)
@@ -159,7 +159,8 @@ async def test_router_connects_by_id_even_before_the_publisher_negotiated(peers)
         "video": SourceId("p", "video"),
     }
     await watcher_client.wait_stamp_from(2, since=start)
-    mode = "transcode" if watcher.forwarding == "transcode" else "passthrough"
+    # auto forwards RTP packets; passthrough encoded frames
+    mode = {"transcode": "transcode", "passthrough": "passthrough"}.get(watcher.forwarding, "packet")
     assert direction_modes(router) == {"audio": {mode: 1, "idle": 1}, "video": {mode: 1, "idle": 1}}
 
     # The publisher goes away: whoever watched them is disconnected (neutral picture from now on).

@@ -52,8 +52,8 @@ async def test_metrics_after_a_pairing(server, make_client) -> None:
     assert value(m, "sfu_connections_total") == 2
     mode = server.server.forwarding.name
     assert value(m, "sfu_pairs_total", forwarding=mode) == 1
-    # aiortc clients offer VP8 first: both video directions are forwarded encoded in auto
-    expected_video_mode = "transcode" if mode == "transcode" else "passthrough"
+    # aiortc clients offer VP8 first: both video directions are forwarded as packets in auto
+    expected_video_mode = {"transcode": "transcode", "passthrough": "passthrough"}.get(mode, "packet")
     assert value(m, "sfu_forwarding_directions", kind="video", mode=expected_video_mode) == 2
     assert value(m, "sfu_nexts_total") == 0
     assert value(m, "sfu_time_to_pair_seconds_count") == 2

@@ -104,7 +104,7 @@ async def test_routing_in_every_mode(server, make_client, config: Config) -> Non
     await b.wait_frame_from(1, since=left, timeout=20)
 
     status = server.server.status()
-    expected = "transcode" if config.forwarding == "transcode" else "passthrough"
+    expected = {"transcode": "transcode", "passthrough": "passthrough"}.get(config.forwarding, "packet")
     assert status["directions"]["video"].get(expected, 0) == 2, status
     assert status["directions"]["audio"].get(expected, 0) == 2, status
     assert a.received.audio_loud_frames > 0 and b.received.audio_loud_frames > 0
@@ -147,8 +147,8 @@ async def test_quick_nexts_show_only_the_new_partner(server, make_client, config
     print(f"[{config.forwarding}] Next -> first new-partner frame: " + ", ".join(f"{d * 1000:.0f}" for d in delays) + " ms")
 
 
-@pytest.mark.parametrize("config", ["auto"], indirect=True)
-async def test_codec_mismatch_falls_back_to_transcoding(server, make_client) -> None:
+@pytest.mark.parametrize("config", ["auto", "passthrough"], indirect=True)
+async def test_codec_mismatch_falls_back_to_transcoding(server, make_client, config: Config) -> None:
     h264 = await make_client(1, video_codecs=["video/H264"], **SIZE)
     vp8 = await make_client(2, video_codecs=["video/VP8"], **SIZE)
     await h264.start()
@@ -169,10 +169,11 @@ async def test_codec_mismatch_falls_back_to_transcoding(server, make_client) -> 
     assert "VP8/90000" in sdp_codecs[2] and "H264/90000" not in sdp_codecs[2]
     status = server.server.status()
     assert status["directions"]["video"] == {"transcode": 2}, status
-    assert status["directions"]["audio"] == {"passthrough": 2}, status
+    same = "passthrough" if config.forwarding == "passthrough" else "packet"  # auto: packets
+    assert status["directions"]["audio"] == {same: 2}, status
 
 
-@pytest.mark.parametrize("config", ["auto"], indirect=True)
+@pytest.mark.parametrize("config", ["auto", "passthrough"], indirect=True)
 async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) -> None:
     """A watcher behind a 600 kbps bottleneck (tail drop beyond 250 ms of queue) watches a partner
     who would send more: its bandwidth estimate reaches the partner's encoder through the server,

@@ -30,6 +30,7 @@ from yarl import URL
 
 from ..media.aiortc_hooks.ice import set_host_addresses
 from ..moderation.identity import DEVICE_COOKIE
+from . import nacks
 from . import stamp as stamps
 from .synthetic import StampedVideoTrack, ToneAudioTrack
 
@@ -144,6 +145,9 @@ class HeadlessClient:
         def on_track(track: MediaStreamTrack) -> None:
             reader = self._read_video if track.kind == "video" else self._read_audio
             self._tasks.append(asyncio.ensure_future(reader(track)))
+            if track.kind == "video":
+                receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+                self._tasks.append(asyncio.ensure_future(nacks.ask_again(receiver)))
 
         for kind, track in (("audio", self.audio_track), ("video", self.video_track)):
             transceiver = pc.addTransceiver(track if track is not None else kind, direction="sendrecv")

@@ -26,19 +26,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
     p.add_argument("--pairs", type=int, default=5, help="pairs of clients (2 x PAIRS clients)")
     p.add_argument("--duration", type=float, default=30.0, metavar="S", help="run time, ramp included")
-    p.add_argument("--ramp", type=float, default=None, metavar="S", help="spread client starts over S seconds (default: 1 s per 5 clients, at most duration/3)")
-    p.add_argument("--next-every", type=float, default=0.0, metavar="S", help="each client presses Next every S seconds (0: never)")
+    p.add_argument("--ramp", type=float, default=None, metavar="S",
+                   help="spread client starts over S seconds (default: 1 s per 5 clients, at most duration/3)")
+    p.add_argument("--next-every", type=float, default=0.0, metavar="S",
+                   help="each client presses Next every S seconds (0: never)")
     p.add_argument("--resolution", default="640x480", metavar="WxH", help="video size sent by every client")
     p.add_argument("--fps", type=int, default=30, help="video frame rate sent by every client")
     p.add_argument("--bitrate", default="800k", help="video bitrate of the pre-encoded loop (e.g. 800k, 1.5M)")
-    p.add_argument("--loop-seconds", type=float, default=4.0, metavar="S", help="length of the pre-encoded video loop; latencies wrap at this period")
+    p.add_argument("--loop-seconds", type=float, default=4.0, metavar="S",
+                   help="length of the pre-encoded video loop; latencies wrap at this period")
     p.add_argument("--no-audio", action="store_true", help="send video only")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="client processes (default: one per core)")
-    p.add_argument("--server-pid", type=int, default=None, metavar="PID", help="measure this local process's CPU and memory (/proc)")
+    p.add_argument("--server-pid", type=int, default=None, metavar="PID",
+                   help="measure this local process's CPU and memory (/proc)")
     p.add_argument("--metrics-url", default=None, help="Prometheus text endpoint of the server, read at start and end (optional)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every measurement here")
-    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png", help="write a PNG of fps, latency and server CPU over time (needs matplotlib)")
-    p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sfu-loadtest", help="where pre-encoded loops are kept between runs")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                   help="write a PNG of fps, latency and server CPU over time (needs matplotlib)")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sfu-loadtest"
+    p.add_argument("--cache-dir", type=Path, default=cache,
+                   help="where pre-encoded loops are kept between runs")
     p.add_argument("--no-cache", action="store_true", help="encode the loops afresh and keep nothing")
     p.add_argument("--allow-remote", action="store_true", help="allow a target that is not on this machine's loopback")
     p.add_argument("--quiet", action="store_true", help="no live progress lines")

@@ -47,8 +47,8 @@ def summarize(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any
     for c in clients:
         for kind, n in c["errors"].items():
             errors[kind] = errors.get(kind, 0) + n
-    for message in result.get("worker_errors", []):
-        errors["worker"] = errors.get("worker", 0) + 1
+    if result.get("worker_errors"):
+        errors["worker"] = errors.get("worker", 0) + len(result["worker_errors"])
     pair_seconds = sum(c["paired_seconds"] for c in clients) / 2.0
     derived = [c["derived"] for c in clients]
     summary: dict[str, Any] = {

@@ -163,7 +163,7 @@ def _get(channels: Channels, deadline: float, procs: list) -> tuple[str, int, An
         except queue.Empty:
             dead = [i for i, p in enumerate(procs) if p.exitcode not in (None, 0)]
             if dead:
-                raise RuntimeError(f"worker {dead[0]} exited with code {procs[dead[0]].exitcode} while preparing media")
+                raise RuntimeError(f"worker {dead[0]} exited with code {procs[dead[0]].exitcode} while preparing media") from None
             if time.monotonic() > deadline:
                 raise TimeoutError("workers did not finish preparing media in time") from None
 

@@ -15,6 +15,7 @@ when the parent sets ``stop``, and closing the clients is itself time-limited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -98,7 +99,7 @@ class LoadClient(HeadlessClient):
         for transceiver in self.pc.getTransceivers():
             if transceiver.sender.track is self.replay:
                 sender = transceiver.sender
-                self.replay.keyframe_requested = lambda: take_keyframe_request(sender)
+                self.replay.keyframe_requested = functools.partial(take_keyframe_request, sender)
 
     async def _record_message(self, message: dict) -> None:
         self.recorder.message(message, time.monotonic())
@@ -169,7 +170,10 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
         loops = [load_video_loop(s, plan.spec, cache) for s in senders]
         audio = encode_audio_loop() if plan.audio else []
         channels.out.put(
-            ("ready", index, {"prepare_seconds": time.monotonic() - started, "encode_cpu_seconds": sum(l.encode_seconds for l in loops)})
+            ("ready", index, {
+                "prepare_seconds": time.monotonic() - started,
+                "encode_cpu_seconds": sum(loop.encode_seconds for loop in loops),
+            })
         )
         parent = os.getppid()
         while not channels.go.wait(0.2):

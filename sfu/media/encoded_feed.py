@@ -20,7 +20,7 @@ import av
 from aiortc import MediaStreamTrack, RTCRtpCodecParameters, RTCRtpReceiver
 
 from .aiortc_hooks import server as hooks
-from .bandwidth import UpstreamCap
+from .bandwidth import RateMeter, UpstreamCap
 from .encoded import EncodedFrame, FrameAssembler
 from .feed import Feed
 from .keyframes import KeyframeRequester
@@ -60,6 +60,9 @@ class EncodedFeed(Feed):
         self.cap = UpstreamCap(
             lambda bps, ssrcs: hooks.send_remb(receiver, bps, ssrcs), lambda: self.assembler.ssrc
         )
+        #: Bytes received from the publisher (what the watcher is sent), and their rate when asked.
+        self.octets = 0
+        self._publishing = RateMeter()
         self._decoder: OnDemandDecoder | None = None
         self._decoded: tuple[av.VideoFrame, float] | None = None  #: last picture decoded, when
         self._keyframe_waiters: list[asyncio.Future[EncodedFrame | None]] = []
@@ -73,7 +76,9 @@ class EncodedFeed(Feed):
         return self._codec
 
     def on_attach(self) -> None:
-        self.cap.clear(self._clock())
+        now = self._clock()
+        self.cap.clear(now)
+        self._publishing.rate(self.octets, now)  # a baseline for the new watcher's first estimate
         if self._decoder is not None:
             self._decoder.restart()
         self.request_keyframe()
@@ -91,7 +96,8 @@ class EncodedFeed(Feed):
         if bps is None:
             self.cap.release()
         else:
-            self.cap.set(bps, self._clock())
+            now = self._clock()
+            self.cap.set(bps, now, self._publishing.rate(self.octets, now))
 
     async def picture(self, timeout: float) -> av.VideoFrame | None:
         """The publisher's current picture: the on-demand decoder's latest if it is fresh, else
@@ -127,6 +133,7 @@ class EncodedFeed(Feed):
 
     def _on_frame(self, frame: EncodedFrame) -> None:
         self.items += 1
+        self.octets += len(frame.data)
         self._codec = frame.codec
         if frame.keyframe and self.kind == "video":
             self.keyframes.keyframe_arrived(frame.arrival)

@@ -22,7 +22,7 @@ class Forwarding(abc.ABC):
 
     name: str
 
-    def prepare(self, pc: RTCPeerConnection) -> None:
+    def prepare(self, pc: RTCPeerConnection) -> None:  # noqa: B027 - an optional hook
         """Called after the client's offer is applied, before the answer is made (codec choice)."""
 
     @abc.abstractmethod
@@ -35,5 +35,5 @@ class Forwarding(abc.ABC):
     def outbound(self, kind: str) -> OutboundTrack:
         """A new outbound track of ``kind`` ("audio" or "video")."""
 
-    def bind(self, track: OutboundTrack, sender: RTCRtpSender) -> None:
+    def bind(self, track: OutboundTrack, sender: RTCRtpSender) -> None:  # noqa: B027 - an optional hook
         """Called once the outbound track has its sender."""

@@ -7,19 +7,23 @@ internal module (``aiortc.rtp``, ``aiortc.codecs``, ``aiortc.sdp``, ``aioice.ice
 anywhere in this project is reached through one of these modules, and nowhere else:
 
 - :mod:`.server`: the server's media path: receiver taps, codecs, RTCP, decoding, SDP outline.
+- :mod:`.packets`, :mod:`.packet_senders`: packet forwarding: RTP taken off a transport before
+  aiortc parses it, sent through a watcher's SRTP session and socket, a sender's own packets and
+  feedback.
 - :mod:`.ice`: host addresses offered and UDP ports bound within a range.
 - :mod:`.lifecycle`: closing peer connections with their sockets and tasks.
 - :mod:`.testing`: what only test clients, load generators and benchmarks use.
 
 :func:`check` runs at start-up; ``tests/test_aiortc_hooks.py`` fails loudly if an aiortc upgrade
-moves anything listed by :func:`problems`, :func:`passthrough_problems` or :func:`testing_problems`.
+moves anything listed by :func:`problems`, :func:`passthrough_problems`, :func:`packet_problems` or
+:func:`testing_problems` (``tests/test_packet_hooks.py`` for the packet path).
 """
 
 from __future__ import annotations
 
 import aiortc
 
-from . import ice, lifecycle, server
+from . import ice, lifecycle, packet_senders, packets, server
 from .introspect import TESTED_AIOICE, TESTED_AIORTC, PrivateApiError, tested, versions
 
 __all__ = [
@@ -27,6 +31,8 @@ __all__ = [
     "TESTED_AIORTC",
     "PrivateApiError",
     "check",
+    "packet_problems",
+    "packet_supported",
     "passthrough_problems",
     "passthrough_supported",
     "problems",
@@ -49,6 +55,22 @@ def passthrough_supported() -> tuple[bool, str]:
     missing = passthrough_problems()
     if missing:
         return False, f"aiortc {aiortc.__version__} lacks {', '.join(missing)}"
+    if not aiortc.__version__.startswith(TESTED_AIORTC):
+        return False, f"aiortc {aiortc.__version__} is untested (tested: {', '.join(TESTED_AIORTC)})"
+    return True, ""
+
+
+def packet_problems() -> list[str]:
+    """Internals packet forwarding needs that the installed versions lack (empty: none). It also
+    uses the encoded-frame hooks, for directions it must transcode."""
+    return packets.problems() + packet_senders.problems() + server.encoded_problems()
+
+
+def packet_supported() -> tuple[bool, str]:
+    """Whether packet forwarding can run here, and why not."""
+    missing = packet_problems()
+    if missing:
+        return False, f"{versions()} lack {', '.join(missing)}"
     if not aiortc.__version__.startswith(TESTED_AIORTC):
         return False, f"aiortc {aiortc.__version__} is untested (tested: {', '.join(TESTED_AIORTC)})"
     return True, ""

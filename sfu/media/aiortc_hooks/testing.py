@@ -1,7 +1,8 @@
 """Hooks only test clients, load generators and benchmarks use; the server never imports this module.
 
 Link emulation, a sender's encoder bitrate and keyframe requests, what ICE chose, a bare TURN
-allocation, and aiortc's own codecs with RTP (de)packetisation, as a receiver sees them.
+allocation, aiortc's own codecs with RTP (de)packetisation, as a receiver sees them, and aiortc's
+RTP/RTCP parsers as a reference for the server's own.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ from aiortc import (
     RTCIceTransport,
     RTCPeerConnection,
     RTCRtpCodecParameters,
+    RTCRtpReceiver,
     RTCRtpSender,
 )
 from aiortc.codecs import depayload, get_encoder
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from .ice import ice_connections
-from .introspect import missing_attributes, unused_names
+from .introspect import missing_attributes, missing_callables, unused_names
 
 
 def problems() -> list[str]:
     """What these hooks need but the installed aiortc/aioice lacks (empty: all present)."""
-    found = unused_names(RTCIceTransport.__init__, ("_recv",), "aiortc.RTCIceTransport.")
+    found = unused_names(RTCIceTransport.__init__, ("_recv", "_send"), "aiortc.RTCIceTransport.")
     found += unused_names(
         RTCRtpSender.__init__,
         ("_RTCRtpSender__encoder", "_RTCRtpSender__force_keyframe", "_ssrc"),
@@ -40,6 +42,8 @@ def problems() -> list[str]:
         probe, ("_check_list", "_nominated", "remote_candidates"), "aioice.Connection"
     )
     found += missing_attributes(aioice.turn, ("TurnClientTcpProtocol",), "aioice.turn")
+    found += unused_names(RTCRtpReceiver.__init__, ("_RTCRtpReceiver__nack_generator",), "aiortc.RTCRtpReceiver.")
+    found += missing_callables(RTCRtpReceiver, ("_send_rtcp_nack",), "aiortc.RTCRtpReceiver")
     return found
 
 
@@ -89,6 +93,20 @@ def take_keyframe_request(sender: RTCRtpSender) -> bool:
     return requested
 
 
+# -- receivers -------------------------------------------------------------------------------------
+
+
+def missing_packets(receiver: RTCRtpReceiver) -> list[int]:
+    """Sequence numbers the receiver noticed missing and has not received since (its NACK list)."""
+    generator = getattr(receiver, "_RTCRtpReceiver__nack_generator", None)
+    return sorted(generator.missing) if generator is not None else []
+
+
+async def send_nack(receiver: RTCRtpReceiver, media_ssrc: int, lost: list[int]) -> None:
+    """Ask the remote sender of ``media_ssrc`` to send ``lost`` again (RTCP NACK)."""
+    await receiver._send_rtcp_nack(media_ssrc, lost)
+
+
 # -- links and ICE ---------------------------------------------------------------------------------
 
 
@@ -105,6 +123,21 @@ def wrap_inbound_datagrams(pc: RTCPeerConnection, wrap: Callable[[Any], Any]) ->
             continue
         seen.append(ice)
         ice._recv = wrap(ice._recv)
+
+
+def wrap_outbound_datagrams(pc: RTCPeerConnection, wrap: Callable[[Any], Any]) -> None:
+    """Replace each ICE transport's datagram writer ``_send`` with ``wrap(_send)`` (link emulation).
+
+    Takes effect from the next datagram the DTLS transport writes.
+    """
+    seen: list[Any] = []
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.sender.transport
+        ice = getattr(dtls, "_sfu_real", dtls).transport if dtls is not None else None
+        if ice is None or any(ice is s for s in seen):
+            continue
+        seen.append(ice)
+        ice._send = wrap(ice._send)
 
 
 def remote_addresses(pc: RTCPeerConnection) -> set[str]:
@@ -205,3 +238,22 @@ def depayloaded_packet(
     packet.payload = payload
     packet._data = data  # type: ignore[attr-defined]
     return packet
+
+
+# -- aiortc's parsers, as a reference ----------------------------------------------------------------
+
+
+def parse_rtp(data: bytes) -> RtpPacket:
+    """aiortc's reading of one RTP packet (raises ``ValueError`` on garbage)."""
+    return RtpPacket.parse(data)
+
+
+def parse_rtcp(data: bytes) -> list[Any]:
+    """aiortc's reading of one compound RTCP packet (raises ``ValueError`` on garbage)."""
+    return list(RtcpPacket.parse(data))
+
+
+def parse_remb(fci: bytes) -> tuple[int, list[int]]:
+    """The bitrate and media SSRCs of a REMB's feedback control information, as aiortc reads them."""
+    bitrate, ssrcs = unpack_remb_fci(fci)
+    return bitrate, list(ssrcs)
