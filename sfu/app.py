@@ -11,6 +11,7 @@ from aiohttp import web
 from .config import Config
 from .media import aiortc_hooks
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .moderation.settings import ModerationSettings
 from .server import Server
 
 SERVER = web.AppKey("server", Server)
@@ -56,10 +57,10 @@ async def _ws(request: web.Request) -> web.StreamResponse:
 CLIENT_DIR = web.AppKey("client_dir", Path)
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, moderation: ModerationSettings | None = None) -> web.Application:
     aiortc_hooks.check()
     app = web.Application()
-    server = Server(config)
+    server = Server(config, moderation)
     app[SERVER] = server
     app[CLIENT_DIR] = find_client_dir(config)
 

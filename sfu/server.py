@@ -21,12 +21,15 @@ from .media.forwarding import direction_modes, make_forwarding
 from .media.peer import PeerSettings
 from .media.router import MediaRouter
 from .metrics import ServerMetrics
+from .moderation.camera import CameraGate
+from .moderation.live import LiveModeration
+from .moderation.settings import ModerationSettings
 from .pairing import Matchmaker
 from .signaling.connection import Session
 from .signaling.errors import ErrorCode
 from .signaling.housekeeping import Housekeeping
 from .signaling.negotiation import Negotiator
-from .signaling.outgoing import Error
+from .signaling.outgoing import Error, Moderation
 from .signaling.switchboard import Switchboard
 from .signaling.tasks import ClosingTasks
 from .turn import IceServerIssuer
@@ -47,8 +50,10 @@ def peer_settings(config: Config) -> PeerSettings:
 class Server:
     """Owns every part: sessions, matchmaker, media router, limits, metrics, background tasks."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, moderation: ModerationSettings | None = None) -> None:
         self.config = config
+        #: Moderation settings (none given: the defaults, without automatic detection).
+        self.moderation_settings = moderation or ModerationSettings(moderation_classifier="none")
         self.forwarding = make_forwarding(config.forwarding)
         self.peer_settings = settings = peer_settings(config)
         self.accepting = True
@@ -71,10 +76,18 @@ class Server:
         negotiator = Negotiator(
             settings, self.forwarding, self.media, metrics=self.metrics, limits=self.limits, closing=self.closing
         )
+        self.camera = (
+            CameraGate(lambda who: self.media.video_live(who, time.monotonic()), self.media.when_video)
+            if self.moderation_settings.require_camera else None
+        )
         self.switchboard = Switchboard(
             config, matchmaker=self.matchmaker, router=self.media, negotiator=negotiator, metrics=self.metrics,
             limits=self.limits, addresses=self.addresses, tag_address=self.tag_address,
-            ice_servers=self.ice_issuer.for_client,
+            ice_servers=self.ice_issuer.for_client, camera=self.camera,
+        )
+        #: Automatic detection (its ``on_flagged`` says where automatic reports go).
+        self.live = LiveModeration(
+            self.moderation_settings, self.media, notify=self._tell_moderation, registry=self.metrics.registry
         )
         self.housekeeping = Housekeeping(
             config, self.switchboard, matchmaker=self.matchmaker, limits=self.limits, metrics=self.metrics,
@@ -88,6 +101,9 @@ class Server:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self.housekeeping.start()
+        screening = await self.live.start()
+        if screening is not None:
+            self.media.on_watch = screening.watch
 
     async def shutdown(self) -> None:
         """Tell every client the server is stopping and close every session, within drain_timeout."""
@@ -97,7 +113,14 @@ class Server:
     async def stop(self) -> None:
         await self.shutdown()
         await self.housekeeping.stop()
+        self.media.on_watch = None
+        await self.live.stop()
         await self.closing.cancel()
+
+    def _tell_moderation(self, participant: str, action: str, reason: str | None) -> None:
+        session = self.sessions.get(participant)
+        if session is not None:
+            session.send(Moderation(action, reason))
 
     # -- status ----------------------------------------------------------------------------------
     def _directions(self) -> dict[str, dict[str, int]]:

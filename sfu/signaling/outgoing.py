@@ -112,8 +112,25 @@ class Error(_Message):
         return {"type": self.TYPE, "code": self.code.value, "message": self.message}
 
 
-ServerMessage = Union[Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error]
+@dataclass(frozen=True)
+class Moderation(_Message):
+    """Automatic moderation acted: ``video_hidden``/``video_shown`` (your video, for your partner),
+    ``partner_hidden``/``partner_shown`` (your partner's), ``camera_required`` (no video of yours
+    reaches the server: you are matched once it does); ``reason`` says why, when there is one."""
+
+    TYPE: ClassVar[str] = "moderation"
+    action: str
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE, "action": self.action}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+ServerMessage = Union[Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error, Moderation]
 #: Every server message type (docs/protocol.md's "Server → client" table lists the same).
 SERVER_MESSAGES: tuple[type[ServerMessage], ...] = (
-    Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error,
+    Welcome, Online, Answer, Paired, Waiting, PartnerLeft, Idle, Chat, Error, Moderation,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .. import __version__
 from ..config import Config, IceServer
@@ -25,6 +25,9 @@ from .connection import Session
 from .errors import ErrorCode, ProtocolError
 from .messages import Chat, ClientMessage, Next, Offer, Start, Stop, parse
 from .negotiation import Negotiator
+
+if TYPE_CHECKING:
+    from ..moderation.camera import CameraGate
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class Switchboard:
         addresses: AddressLimits,
         tag_address: AddressTagger,
         ice_servers: Callable[[], list[IceServer]],
+        camera: CameraGate | None = None,
     ) -> None:
         self.config = config
         self.matchmaker = matchmaker
@@ -54,6 +58,8 @@ class Switchboard:
         self.addresses = addresses
         self.tag_address = tag_address
         self.ice_servers = ice_servers
+        #: --require-camera: holds back Start until the person's video reaches the server.
+        self.camera = camera
         self.sessions: dict[str, Session] = {}
 
     # -- arrivals and departures -----------------------------------------------------------------
@@ -91,6 +97,8 @@ class Switchboard:
         try:
             if self.sessions.get(session.id) is session:
                 now = time.monotonic()
+                if self.camera is not None:
+                    self.camera.cancel(session.id)
                 self.apply(self.matchmaker.leave(session.id, now), now)
                 del self.sessions[session.id]
                 self.router.discard(session.id)
@@ -128,7 +136,9 @@ class Switchboard:
             session.send(message)
 
     def is_active(self, session_id: str) -> bool:
-        """Waiting or paired (then a silent client is not idle)."""
+        """Waiting (also for their camera) or paired (then a silent client is not idle)."""
+        if self.camera is not None and self.camera.holding(session_id):
+            return True
         return self.matchmaker.state(session_id) is not PairingState.IDLE
 
     # -- a session's messages (the Handler protocol) ---------------------------------------------
@@ -145,7 +155,9 @@ class Switchboard:
         elif isinstance(message, (Start, Next)):
             if session.media is None:
                 raise ProtocolError(ErrorCode.OFFER_REQUIRED, "send an offer before start or next")
-            if isinstance(message, Start):
+            if self.camera is not None and not self.camera.admits(session.id):
+                self._wait_for_camera(session, now)
+            elif isinstance(message, Start):
                 if self.matchmaker.state(session.id) is not PairingState.PAIRED:
                     self.metrics.on_looking(session.id, now)
                 self.apply(self.matchmaker.start(session.id, now), now)
@@ -155,12 +167,35 @@ class Switchboard:
                 self.metrics.on_looking(session.id, now)
                 self.apply(self.matchmaker.next(session.id, now), now)
         elif isinstance(message, Stop):
+            if self.camera is not None:
+                self.camera.cancel(session.id)
             self.apply(self.matchmaker.stop(session.id, now), now)
         elif isinstance(message, Chat):
             partner = self.matchmaker.partner_of(session.id)
             if partner is None:
                 raise ProtocolError(ErrorCode.NOT_PAIRED, "chat needs a partner")
             self.sessions[str(partner)].send(out.Chat(message.text))
+
+    def _wait_for_camera(self, session: Session, now: float) -> None:
+        """No video of theirs reaches the server: keep them waiting, look for a partner once it does."""
+        assert self.camera is not None
+        told = self.camera.holding(session.id)
+        if self.matchmaker.state(session.id) is not PairingState.IDLE:  # their video stopped: leave, still looking
+            events = self.matchmaker.stop(session.id, now)
+            self.apply([e for e in events if not (isinstance(e, Idle) and str(e.who) == session.id)], now)
+            self.router.connect(session.id, None)
+        session.send(out.Waiting())
+        if not told:
+            session.send(out.Moderation("camera_required"))
+            log.info("session %s: waiting for their camera", session.id,
+                     extra={"event": "camera_required", "session": session.id})
+        self.camera.hold(session.id, lambda: self._camera_arrived(session.id))
+
+    def _camera_arrived(self, session_id: str) -> None:
+        if session_id in self.sessions:
+            now = time.monotonic()
+            self.metrics.on_looking(session_id, now)
+            self.apply(self.matchmaker.start(session_id, now), now)
 
     # -- the matchmaker's decisions --------------------------------------------------------------
     def apply(self, events: list[Event], now: float) -> None:
