@@ -13,6 +13,7 @@ from aiohttp import web
 
 from sfu.app import SERVER, create_app
 from sfu.config import Config
+from sfu.moderation.settings import ModerationSettings
 from sfu.server import Server
 
 
@@ -27,8 +28,8 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[Running]:
-    app = create_app(config)
+async def running(config: Config, moderation: Optional[ModerationSettings] = None) -> AsyncIterator[Running]:
+    app = create_app(config, moderation)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
