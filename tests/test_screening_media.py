@@ -245,18 +245,27 @@ def test_camera_gate_holds_until_video_arrives_and_forgets_on_cancel() -> None:
         listeners.setdefault(who, []).append(listener)
         return lambda: listeners[who].remove(listener) if listener in listeners[who] else None
 
-    gate = CameraGate(lambda who: who in live, when_video, defer=deferred.append)
+    timers: list = []
+
+    def later(delay: float, callback):
+        timers.append((delay, callback))
+        return lambda: timers.remove((delay, callback)) if (delay, callback) in timers else None
+
+    gate = CameraGate(lambda who: who in live, when_video, defer=deferred.append, later=later, grace=2.0)
     assert not gate.admits("a")
     ready: list[str] = []
-    gate.hold("a", lambda: ready.append("a"))
-    gate.hold("b", lambda: ready.append("b"))
-    assert gate.holding("a") and len(gate) == 2
+    gate.hold("a", lambda: ready.append("a"), lambda: ready.append("a: no camera yet"))
+    gate.hold("b", lambda: ready.append("b"), lambda: ready.append("b: no camera yet"))
+    assert gate.holding("a") and len(gate) == 2 and [d for d, _ in timers] == [2.0, 2.0]
+    timers[1][1]()  # b is told after the grace period; a's video comes first
+    assert ready == ["b: no camera yet"]
+    ready.clear()
     for listener in list(listeners["a"]):
         listener()  # a's video arrives: released on the next turn of the loop, not inside the callback
     assert ready == [] and gate.holding("a")
     deferred.pop()()
-    assert ready == ["a"] and not gate.holding("a")
-    assert gate.cancel("b") and not listeners["b"]  # b pressed Stop: nothing left listening
+    assert ready == ["a"] and not gate.holding("a") and len(timers) == 1  # a's reminder is cancelled
+    assert gate.cancel("b") and not listeners["b"] and not timers  # b pressed Stop: nothing left
     assert not gate.cancel("b")
     # Held again before a stale release runs: only the newest hold counts.
     gate.hold("c", lambda: ready.append("c-old"))

@@ -58,10 +58,12 @@ log = logging.getLogger(__name__)
 PRESCREEN_TIMEOUT = 2.0
 #: Longest wait for a publisher's picture (a keyframe decoded) per sample.
 PICTURE_TIMEOUT = 2.0
+#: Longest wait for a verdict: a classifier that hangs must not stop that publisher's sampling.
+SAMPLE_TIMEOUT = 5.0
 #: Seconds before a failed or dropped pre-screen sample is taken again.
 RETRY = 0.25
 #: Seconds between two rounds of :meth:`Screening.tick`.
-TICK = 0.25
+TICK = 0.1
 #: Samples in a row without a face that hide the video, with ``require_face``.
 FACE_MISSES = 2
 
@@ -242,7 +244,11 @@ class Screening:
             if future is None:
                 self._count_drop("queue_full")
                 return
-            sample = await future
+            try:
+                sample = await asyncio.wait_for(future, SAMPLE_TIMEOUT)
+            except TimeoutError:
+                self._count_drop("timeout")
+                return
             if sample.verdict is None:
                 self._count_drop("failed")
                 return

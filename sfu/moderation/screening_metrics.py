@@ -18,7 +18,7 @@ class ScreeningMetrics:
         self.dropped = Counter(
             "sfu_moderation_samples_dropped",
             "Samples not classified, by why: queue_full (the classifier is busy), no_picture (no decodable "
-            "picture in time) or failed (the classifier failed)",
+            "picture in time), failed (the classifier failed) or timeout (no verdict in time)",
             ["why"], registry=r,
         )
         self.latency = Histogram(

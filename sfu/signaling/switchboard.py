@@ -179,17 +179,21 @@ class Switchboard:
     def _wait_for_camera(self, session: Session, now: float) -> None:
         """No video of theirs reaches the server: keep them waiting, look for a partner once it does."""
         assert self.camera is not None
-        told = self.camera.holding(session.id)
         if self.matchmaker.state(session.id) is not PairingState.IDLE:  # their video stopped: leave, still looking
             events = self.matchmaker.stop(session.id, now)
             self.apply([e for e in events if not (isinstance(e, Idle) and str(e.who) == session.id)], now)
             self.router.connect(session.id, None)
         session.send(out.Waiting())
-        if not told:
+        if not self.camera.holding(session.id):
+            sid = session.id
+            self.camera.hold(sid, lambda: self._camera_arrived(sid), lambda: self._camera_missing(sid))
+
+    def _camera_missing(self, session_id: str) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None:
             session.send(out.Moderation("camera_required"))
-            log.info("session %s: waiting for their camera", session.id,
-                     extra={"event": "camera_required", "session": session.id})
-        self.camera.hold(session.id, lambda: self._camera_arrived(session.id))
+            log.info("session %s: waiting for their camera", session_id,
+                     extra={"event": "camera_required", "session": session_id})
 
     def _camera_arrived(self, session_id: str) -> None:
         if session_id in self.sessions:
