@@ -15,6 +15,7 @@ import pytest
 
 from sfu.config import Config
 from sfu.headless.client import HeadlessClient
+from sfu.moderation.settings import ModerationSettings
 
 from .ops_helpers import Running as RunningServer
 from .ops_helpers import running
@@ -35,9 +36,16 @@ def config() -> Config:
 
 
 @pytest.fixture
-async def server(config: Config) -> AsyncIterator[RunningServer]:
+def moderation() -> ModerationSettings | None:
+    """Override in a test module to change the moderation settings (``None``: the server's defaults,
+    without automatic detection)."""
+    return None
+
+
+@pytest.fixture
+async def server(config: Config, moderation: ModerationSettings | None) -> AsyncIterator[RunningServer]:
     """An in-process server on a free loopback port (``.url``, ``.server``)."""
-    async with running(config) as srv:
+    async with running(config, moderation) as srv:
         yield srv
 
 
