@@ -15,6 +15,7 @@ import { DevicePicker } from './devices.js';
 import { CameraController } from './camera.js';
 import { ChatPanel } from './chat.js';
 import { Controls } from './controls.js';
+import { ModerationView } from './moderation.js';
 
 /** @typedef {import('./protocol.js').State} State */
 
@@ -56,6 +57,7 @@ const camera = new CameraController({
   // whenever they become available (permission prompts can take a while).
   sendTracks: () => client.setLocalTracks({ audio: media.audioTrack, video: media.videoTrack }),
 });
+const moderation = new ModerationView(notices, remote, () => camera.acquire());
 const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#stop') }, {
   // Clicks and keys are user gestures: the moment to lift autoplay restrictions on the partner's sound.
   onStart: () => { if (client.start()) remote.unlockAudio(); },
@@ -94,6 +96,7 @@ function showState({ state, previous, reason }) {
   if (reason === 'start' && !client.isOpen) text = 'Connecting to the server…';
   else if (reason === 'disconnected' && state === 'waiting') text = 'Reconnecting…';
   status.set(state, text);
+  moderation.stateChanged(state);
   buttons.setState(state);
   chat.setPaired(state === 'paired');
   remote.setPaired(state === 'paired');
@@ -132,6 +135,7 @@ on('error', (error) => {
   else connection.serverError(error);
 });
 on('negotiationerror', ({ stage }) => connection.negotiationError(stage));
+on('moderation', (message) => moderation.apply(message));
 on('remotestream', ({ stream }) => remote.setStream(stream));
 on('connectionstate', ({ state }) => connection.mediaState(state));
 on('disconnected', () => connection.disconnected());

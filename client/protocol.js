@@ -22,6 +22,8 @@
 //   'chat'             {text}                     a chat message from the partner (plain text)
 //   'online'           {count}                    people connected (null while disconnected)
 //   'error'            {code, message, fatal}     the server refused something; fatal: it closes the socket
+//   'moderation'       {action, reason}           automatic moderation acted (video_hidden, video_shown,
+//                                                 partner_hidden, partner_shown, camera_required)
 //   'negotiationerror' {stage, error}             stage 'offer': this browser could not make an offer;
 //                                                 'answer': it rejected the server's answer
 //   'remotestream'     {stream}                   the partner's media (null once the connection is gone)
@@ -319,6 +321,9 @@ export class ProtocolClient extends EventTarget {
         break;
       case 'error':
         this._handleError(String(msg.code || ''), String(msg.message || ''));
+        break;
+      case 'moderation':
+        this._emit('moderation', { action: String(msg.action || ''), reason: msg.reason ? String(msg.reason) : null });
         break;
       default:
         console.debug('Ignoring unknown message', msg.type);

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from . import __version__, logs
 from .config import Config
+from .moderation.settings import ModerationSettings
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,12 @@ def _raise_graceful_exit() -> None:
     raise web.GracefulExit()
 
 
-def run(config: Config) -> int:
+def run(config: Config, moderation: Optional[ModerationSettings] = None) -> int:
     from .app import create_app
 
     logs.setup(config.log_level, config.log_format)
     context = ssl_context(config)
-    app = create_app(config)
+    app = create_app(config, moderation)
     port_range = config.media_port_range()
     log.info(
         "media on %s, announced as %s, UDP ports %s; TURN URLs with per-client credentials: %d",
