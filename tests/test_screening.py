@@ -226,6 +226,19 @@ async def test_only_people_whose_video_reaches_the_server_are_paired(tmp_path: P
             await starter.wait_frame_from(2, timeout=10)
             await camera.wait_frame_from(3, timeout=10)
             assert not viewer.messages("paired")
+            # The camera stops mid-conversation: Next leaves the partner but does not queue again.
+            late.on.clear()
+            await asyncio.sleep(3.0)  # longer than video counts as reaching the server without a frame
+            told = len(starter.messages("moderation"))
+            await starter.next()
+            await camera.expect("partner_left", timeout=10)
+            await starter.expect("waiting", timeout=10)
+            for _ in range(50):
+                if len(starter.messages("moderation")) > told:
+                    break
+                await asyncio.sleep(0.1)
+            assert starter.messages("moderation")[-1]["action"] == "camera_required"
+            assert len(starter.messages("paired")) == 1 and srv.server.switchboard.camera.holding(starter.id)
             # Waiting for one's camera is not idleness, and Stop forgets it.
             await viewer.stop()
             await viewer.expect("idle")

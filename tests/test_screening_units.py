@@ -53,13 +53,17 @@ class Media:
         self.pictures: dict[str, np.ndarray | None] = {}
         self.hidden: dict[str, bool] = {}
         self.asked: list[str] = []
+        self.audio_only: set[str] = set()
 
     def hide(self, publisher: str, hidden: bool) -> None:
         self.hidden[publisher] = hidden
 
     async def picture(self, participant: str, timeout: float) -> Any:
         self.asked.append(participant)
-        return self.pictures.get(participant)
+        return None if participant in self.audio_only else self.pictures.get(participant)
+
+    def has_video(self, participant: str) -> bool:
+        return participant not in self.audio_only
 
 
 class Pool:
@@ -236,6 +240,15 @@ async def test_failed_samples_are_retried_while_prescreening(world) -> None:
     await w.advance(RETRY)
     await w.pool.release()
     assert w.media.hidden["p"] is False and w.metric("sfu_moderation_prescreen_timeouts_total") == 0
+
+
+async def test_someone_without_video_is_not_held_for_a_picture_that_cannot_come(world) -> None:
+    w = world()
+    w.media.audio_only.add("p")  # only possible without the camera rule
+    w.screening.watch("w", "p")
+    await settle()
+    assert w.media.hidden["p"] is False and w.pool.submitted == 0
+    assert w.metric("sfu_moderation_prescreen_timeouts_total") == 0
 
 
 async def test_a_verdict_from_an_earlier_conversation_does_not_show_the_next_one(world) -> None:

@@ -125,6 +125,10 @@ class MediaRouter:
         source = self.sources(participant).get("video")
         return None if source is None else await source.picture(timeout)
 
+    def has_video(self, participant: str) -> bool:
+        """Whether ``participant`` publishes a video track at all."""
+        return "video" in self.sources(participant)
+
     def video_live(self, participant: str, now: float, fresh: float = VIDEO_FRESH) -> bool:
         """Whether a local participant's video reached the server within ``fresh`` seconds of
         ``now`` (``time.monotonic()``)."""

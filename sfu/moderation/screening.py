@@ -79,6 +79,8 @@ class ScreenedMedia(Protocol):
 
     async def picture(self, participant: str, timeout: float) -> Any: ...
 
+    def has_video(self, participant: str) -> bool: ...
+
 
 class SamplePool(Protocol):
     """The classifier pool (:class:`~sfu.moderation.sampler.ClassifierPool`)."""
@@ -230,6 +232,10 @@ class Screening:
         try:
             picture = await self.media.picture(publisher, PICTURE_TIMEOUT)
             if picture is None:
+                state = self._current(publisher, epoch)
+                if state is not None and state.hidden == _PRESCREEN and not self.media.has_video(publisher):
+                    self._show(publisher, state)  # sends no video at all (no camera rule): nothing to check
+                    return
                 self._count_drop("no_picture")
                 return
             if self._current(publisher, epoch) is None:
