@@ -13,8 +13,9 @@ Modes, in one run:
 - ``on``: NudeNet (or ``--classifier``), the default interval (10 s), pre-screen on;
 - ``on, no pre-screen``: the same without the pre-screen;
 - ``flag``: the marker test classifier (NudeNet cannot be shown nudity here): one client draws the
-  marker, ``--flags`` times; server side, picture taken → video hidden
-  (``sfu_moderation_hide_seconds``), client side, marker drawn → the partner's last frame from it.
+  marker at a random moment between two samples, ``--flags`` times; server side, picture taken →
+  video hidden (``sfu_moderation_hide_seconds``), client side, marker drawn → the partner's last
+  frame from it (waiting for the next sample included).
 
 Server CPU is the server process and its classifier workers (utime + stime from /proc) over the
 steady-state window, per pair-second. Classifier latency is ``histogram_quantile`` over
@@ -59,13 +60,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, moderation: dict[str, Any], log_path: str) -> None:
+    def __init__(self, moderation: dict[str, Any], log_path: str, *extra: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "tests", "moderated_serve.py"), json.dumps(moderation), "serve",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", *extra],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -168,6 +169,14 @@ def partner_of(client: HeadlessClient) -> str | None:
     return partner
 
 
+async def until(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 async def settle(clients: list[HeadlessClient], pairs: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while sum(1 for c in clients if partner_of(c)) < 2 * pairs:
@@ -178,7 +187,8 @@ async def settle(clients: list[HeadlessClient], pairs: int, timeout: float = 60)
 
 async def run_mode(mode: str, moderation: dict[str, Any], args: argparse.Namespace, workdir: str) -> Result:
     result = Result(mode)
-    server = Server(moderation, os.path.join(workdir, f"server-{mode.replace(' ', '-').replace(',', '')}.log"))
+    server = Server(moderation, os.path.join(workdir, f"server-{mode.replace(' ', '-').replace(',', '')}.log"),
+                    "--rematch-cooldown", "0")  # the pressed-away partner always meets the one waiting
     clients: list[HeadlessClient] = []
     try:
         clients = await connect_all(server.url, 2 * args.pairs + 1, args)
@@ -224,36 +234,40 @@ async def run_mode(mode: str, moderation: dict[str, Any], args: argparse.Namespa
 
 
 async def run_flags(args: argparse.Namespace, workdir: str) -> Result:
-    """One client draws the marker; time until its partner no longer gets its pictures."""
+    """One client draws the marker; time until its partner no longer gets its pictures. Two clients,
+    no rematch cooldown: after each round the partner presses Next and meets the flagger again in a
+    new conversation (pre-screened again)."""
     result = Result("flag (marker)")
     server = Server({"moderation_classifier": "marker", "moderation_interval": args.flag_interval},
-                    os.path.join(workdir, "server-flag.log"))
+                    os.path.join(workdir, "server-flag.log"), "--rematch-cooldown", "0")
     clients: list[HeadlessClient] = []
     try:
-        clients = await connect_all(server.url, 3, args)
-        flagger, *others = clients
+        clients = await connect_all(server.url, 2, args)
+        flagger, partner = clients
         for c in clients:
             await c.start()
         await settle(clients, 1)
-        for _ in range(args.flags):
-            while not partner_of(flagger):
-                await asyncio.sleep(0.1)
-            partner = next(c for c in others if c.id == partner_of(flagger))
-            await partner.wait_frame_from(flagger.sender_id, since=time.monotonic(), timeout=15)
+        for round_ in range(args.flags):
+            pairings = len(flagger.messages("paired"))
+            await until(lambda n=pairings: partner_of(flagger) is not None and len(flagger.messages("paired")) >= n, 20,
+                        "the flagger to be paired")
+            await partner.wait_frame_from(flagger.sender_id, since=time.monotonic(), timeout=20)
+            await asyncio.sleep(random.uniform(0, args.flag_interval))  # anywhere between two samples
             seen = len(partner.messages("moderation"))
             hide_sum = server.metrics().get("sfu_moderation_hide_seconds_sum", 0.0)
             flagger.show_marker()
             drawn = time.monotonic()
-            while len(partner.messages("moderation")) == seen:
-                await asyncio.sleep(0.02)
+            await until(lambda p=partner, n=seen: len(p.messages("moderation")) > n, 10 * args.flag_interval + 10,
+                        f"round {round_}: the partner to be told")
             await asyncio.sleep(0.5)
             last = max((f.at for f in partner.frames_since(drawn) if f.stamp and f.stamp.sender == flagger.sender_id),
                        default=drawn)
             result.hide_client.append(last - drawn)
             result.hide_server.append(server.metrics()["sfu_moderation_hide_seconds_sum"] - hide_sum)
             flagger.show_marker(False)
-            await partner.next()  # the flagger meets the one waiting, pre-screened clean again
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # clean pictures again before the next partner's pre-screen
+            await partner.next()  # a new conversation with the flagger
+            await until(lambda n=pairings: len(flagger.messages("paired")) > n, 20, "a new conversation")
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         server.stop()
@@ -310,17 +324,19 @@ async def main_async(args: argparse.Namespace) -> int:
         (f"{classifier}, interval {args.interval:g} s, no pre-screen", {
             "moderation_classifier": classifier, "moderation_interval": args.interval, "moderation_prescreen": False}),
     ]
+    wanted = set(args.modes.split(","))
+    modes = [m for m, key in zip(modes, ("off", "on", "noprescreen")) if key in wanted]
     results = []
     for mode, moderation in modes:
         print(f"running {mode} ...", file=sys.stderr, flush=True)
         results.append(await run_mode(mode, moderation, args, workdir))
     flags = None
-    if args.flags:
+    if args.flags and "flag" in wanted:
         print("running flag (marker) ...", file=sys.stderr, flush=True)
         flags = await run_flags(args, workdir)
     print(f"\n{args.pairs} pairs + 1 waiting, {args.width}x{args.height} {args.fps} fps, {args.seconds:g} s per mode, "
           f"Next every {args.next_every:g} s; server logs in {workdir}\n")
-    print(table(results, flags, results[0]))
+    print(table(results, flags, results[0] if results else Result("none")))
     return 0
 
 
@@ -331,10 +347,11 @@ def main() -> int:
     p.add_argument("--next-every", type=float, default=4.0, help="seconds between two Nexts")
     p.add_argument("--interval", type=float, default=10.0, help="moderation interval of the 'on' modes")
     p.add_argument("--classifier", default=None, help="classifier of the 'on' modes (default: nudenet if installed)")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=240)
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--flags", type=int, default=5, help="marker rounds for flagged → hidden (0: skip)")
+    p.add_argument("--modes", default="off,on,noprescreen,flag", help="which parts to run (comma-separated)")
     p.add_argument("--flag-interval", type=float, default=2.0, help="moderation interval of the marker rounds")
     return asyncio.run(main_async(p.parse_args()))
 
