@@ -20,8 +20,10 @@ from sfu.config import Config
 from sfu.headless.client import ClientError, HeadlessClient
 from sfu.headless.stamp import read as read_stamp
 from sfu.headless.synthetic import StampedVideoTrack
-from sfu.moderation import Ban, ModerationIdentity, ModerationService
 from sfu.moderation.evidence_image import decode_jpeg
+from sfu.moderation.identity import ModerationIdentity
+from sfu.moderation.records import Ban
+from sfu.moderation.service import ModerationService
 from sfu.moderation.settings import ModerationSettings
 
 from .moderation_helpers import device_of, settings_for
