@@ -23,6 +23,7 @@ import { Controls } from './controls.js';
 import { RulesDialog } from './rules-dialog.js';
 import { ReportDialog } from './report-dialog.js';
 import { BannedView } from './banned.js';
+import { ModerationView } from './moderation.js';
 
 /** @typedef {import('./protocol.js').State} State */
 
@@ -100,6 +101,7 @@ const report = new ReportDialog({
   button: $('#report'), dialog: $('#report-dialog'), form: $('#report-form'), note: $('#report-note'),
   cancel: $('#report-cancel'),
 }, (reason, note) => client.report(reason, note));
+const moderation = new ModerationView(notices, remote, () => camera.acquire());
 const buttons = new Controls({ start: $('#start'), next: $('#next'), stop: $('#stop') }, {
   // Clicks and keys are user gestures: the moment to lift autoplay restrictions on the partner's sound.
   onStart: () => {
@@ -169,6 +171,7 @@ function showState({ state, previous, reason }) {
   if (reason === 'start' && !client.isOpen) text = 'status.connecting';
   else if (reason === 'disconnected' && state === 'waiting') text = 'status.reconnecting';
   status.set(state, text);
+  moderation.stateChanged(state);
   buttons.setState(state);
   report.setState(state, previous);
   chat.setPaired(state === 'paired');
@@ -226,10 +229,8 @@ on('banned', (ban) => {
   report.disable();
   banned.show(ban);
 });
-on('moderation', ({ action, reason }) => {
-  if (action === 'warned') notices.show('moderation', () => t('moderation.warned', { reason }), { tone: 'warn', timeout: 15000 });
-});
 on('negotiationerror', ({ stage }) => connection.negotiationError(stage));
+on('moderation', (message) => moderation.apply(message));
 on('remotestream', ({ stream }) => remote.setStream(stream));
 on('connectionstate', ({ state }) => {
   if (!client.banned || state === 'closed') connection.mediaState(state); // nothing to say about media once banned

@@ -18,7 +18,8 @@
 //                      Fired on every transition the user would notice, also waiting → waiting
 //                      (e.g. after partner_left while waiting) and idle → idle (on disconnect).
 //   'welcome'          {id, version, reconnect}   the server greeted us (reconnect: not the first time)
-//   'rules' | 'reported' | 'banned' | 'moderation'  the service's rules and safety (see safety.js)
+//   'rules' | 'reported' | 'banned' | 'moderation'  the service's rules and safety (see safety.js);
+//                      'moderation' {action, reason}: warned, video_hidden/shown, partner_hidden/shown, camera_required
 //   'waiting' | 'paired' {partner, common} | 'partner_left' | 'idle'
 //                      (common: the interests both share, as the server normalised them)
 //                      the server's message, once applied (stale ones, e.g. after Stop, are dropped)

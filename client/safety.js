@@ -58,7 +58,7 @@ export function reportMessage(reason, note) {
  */
 export function safetyEvent(msg) {
   if (msg.type === 'reported' && typeof msg.report_id === 'number') return ['reported', { reportId: msg.report_id }];
-  if (msg.type === 'moderation') return ['moderation', { action: String(msg.action || ''), reason: String(msg.reason || '') }];
+  if (msg.type === 'moderation') return ['moderation', { action: String(msg.action || ''), reason: msg.reason ? String(msg.reason) : null }];
   return null;
 }
 

@@ -21,7 +21,10 @@ from .media.forwarding import direction_modes, make_forwarding
 from .media.peer import PeerSettings
 from .media.router import MediaRouter
 from .metrics import ServerMetrics
+from .moderation.camera import CameraGate
 from .moderation.devices import is_https, remember_device, request_device
+from .moderation.identity import ModerationIdentity
+from .moderation.live import LiveModeration, report_detections
 from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
 from .pairing import Matchmaker
@@ -29,7 +32,7 @@ from .signaling.connection import Session
 from .signaling.errors import ErrorCode
 from .signaling.housekeeping import Housekeeping
 from .signaling.negotiation import Negotiator
-from .signaling.outgoing import Error
+from .signaling.outgoing import Error, Moderation
 from .signaling.safety import Safety, banned_error
 from .signaling.switchboard import Switchboard
 from .signaling.tasks import ClosingTasks
@@ -79,10 +82,19 @@ class Server:
         negotiator = Negotiator(
             settings, self.forwarding, self.media, metrics=self.metrics, limits=self.limits, closing=self.closing
         )
+        self.camera = (
+            CameraGate(lambda who: self.media.video_live(who, time.monotonic()), self.media.when_video)
+            if config.moderation.require_camera else None
+        )
         self.switchboard = Switchboard(
             config, matchmaker=self.matchmaker, router=self.media, negotiator=negotiator, metrics=self.metrics,
             limits=self.limits, addresses=self.addresses, tag_address=self.tag_address,
-            ice_servers=self.ice_issuer.for_client,
+            ice_servers=self.ice_issuer.for_client, camera=self.camera,
+        )
+        #: Automatic detection (flagged samples become automatic reports once :meth:`start` opened the
+        #: moderation service).
+        self.live = LiveModeration(
+            config.moderation, self.media, notify=self._tell_moderation, registry=self.metrics.registry
         )
         self.housekeeping = Housekeeping(
             config, self.switchboard, matchmaker=self.matchmaker, limits=self.limits, metrics=self.metrics,
@@ -103,7 +115,11 @@ class Server:
         )
         self.moderation.start()
         self.safety = self.switchboard.safety = Safety(self.moderation, self.media, self.closing)
+        self.live.on_flagged = report_detections(self.moderation, self._identity_of)
         self.housekeeping.start()
+        screening = await self.live.start()
+        if screening is not None:
+            self.media.on_watch = screening.watch
 
     async def shutdown(self) -> None:
         """Tell every client the server is stopping and close every session, within drain_timeout."""
@@ -113,11 +129,23 @@ class Server:
     async def stop(self) -> None:
         await self.shutdown()
         await self.housekeeping.stop()
+        self.media.on_watch = None
+        await self.live.stop()
         if self.safety is not None:
             await self.safety.settle()
         await self.closing.cancel()
         if self.moderation is not None:
             await self.moderation.close()
+
+    def _identity_of(self, participant: str) -> Optional[ModerationIdentity]:
+        """The moderation identity (device + address) of a connected participant."""
+        visitor = self.safety.visitors.get(participant) if self.safety is not None else None
+        return visitor.identity if visitor is not None else None
+
+    def _tell_moderation(self, participant: str, action: str, reason: str | None) -> None:
+        session = self.sessions.get(participant)
+        if session is not None:
+            session.send(Moderation(action, reason))
 
     # -- status ----------------------------------------------------------------------------------
     def _directions(self) -> dict[str, dict[str, int]]:

@@ -67,8 +67,10 @@ class ServerProcess:
     """``python -m sfu serve`` on a loopback port, output logged under test-artifacts/."""
 
     def __init__(self, port: Optional[int] = None, log_name: str = "browser-server.log",
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), moderation: Optional[dict] = None):
         self.port = port or free_port()
+        #: Moderation settings (ModerationSettings fields), or None for the server's defaults.
+        self.moderation = moderation
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra = list(extra_args)
         ARTIFACTS.mkdir(exist_ok=True)
@@ -82,8 +84,10 @@ class ServerProcess:
         env.setdefault("PYTHONUNBUFFERED", "1")
         self._log = open(self.log_path, "a", buffering=1)
         self._log.write(f"\n===== starting server on port {self.port} =====\n")
+        launcher = ["-m", "sfu"] if self.moderation is None else [
+            str(ROOT / "tests" / "moderated_serve.py"), json.dumps(self.moderation)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.extra],
+            [sys.executable, *launcher, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.extra],
             cwd=ROOT,
             env=env,
             stdout=self._log,

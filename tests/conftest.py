@@ -38,6 +38,16 @@ def data_dir(tmp_path_factory) -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_default_classifier() -> Iterator[None]:
+    """``sfu serve`` processes the tests start classify no pictures unless a test asks for a
+    classifier on the command line (flags beat the environment): NudeNet is installed with the test
+    tools, and ``auto`` (the product's default) would load it in every one of them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SFU_MODERATION_CLASSIFIER", "none")
+        yield
+
+
 @pytest.fixture
 def config() -> Config:
     """Override in a test module to change the server's settings."""
@@ -46,7 +56,8 @@ def config() -> Config:
 
 @pytest.fixture
 async def server(config: Config) -> AsyncIterator[RunningServer]:
-    """An in-process server on a free loopback port (``.url``, ``.server``)."""
+    """An in-process server on a free loopback port (``.url``, ``.server``); without a picture
+    classifier unless ``config`` names one (see :func:`ops_helpers.without_default_classifier`)."""
     async with running(config) as srv:
         yield srv
 

@@ -50,6 +50,12 @@ def settings_for(data_dir: Path, database_url: str | None = None, **overrides) -
     return ModerationSettings(data_dir=data_dir, database_url=database_url, admin_token=ADMIN_TOKEN, **overrides)
 
 
+def device_of(token: str | None) -> str:
+    """The device id in an ``sfu_device`` cookie."""
+    assert token, "the server set no device cookie"
+    return token.split(".")[1]
+
+
 def close_to(a: tuple[int, ...], b: tuple[int, ...], tolerance: int = 12) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(a, b))
 

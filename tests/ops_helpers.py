@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import AsyncIterator, Optional
@@ -26,9 +27,21 @@ class Running:
         return "ws" + self.url[4:] + "/ws"
 
 
+def without_default_classifier(config: Config) -> Config:
+    """``config`` with no picture classifier if it left the choice to the server (``auto``).
+
+    NudeNet is installed with the test tools, so ``auto`` would load it (and pre-screen every
+    pairing) in every test server; tests that want a classifier name one (``marker``, ``nudenet``)."""
+    if config.moderation.moderation_classifier != "auto":
+        return config
+    return dataclasses.replace(
+        config, moderation=dataclasses.replace(config.moderation, moderation_classifier="none")
+    )
+
+
 @contextlib.asynccontextmanager
 async def running(config: Config) -> AsyncIterator[Running]:
-    app = create_app(config)
+    app = create_app(without_default_classifier(config))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -269,7 +269,7 @@ def test_next_chat_and_leaving_with_three_users(users):
 
 
 @pytest.mark.parametrize("how", ["browser-permission-denied", "getUserMedia-rejects"])
-def test_camera_denied_still_works_view_only(users, browser, denying_browser, how):
+def test_camera_denied_waits_for_a_camera_to_be_matched(users, browser, denying_browser, how):
     if how == "browser-permission-denied":
         viewer = users("viewer", browser=denying_browser)
     else:
@@ -282,28 +282,29 @@ def test_camera_denied_still_works_view_only(users, browser, denying_browser, ho
     viewer.open()
     viewer.page.wait_for_selector("#notice[data-kind='camera-denied']", state="visible", timeout=WAIT_MS)
     text = viewer.page.inner_text("#notice")
-    assert "blocked" in text and "watch" in text, text
+    assert "blocked" in text, text
     assert viewer.page.get_attribute("#local", "data-camera") == "none"
     assert viewer.page.is_disabled("#mute-mic") and viewer.page.is_disabled("#camera-off")
 
-    # The buttons still work.
+    # The buttons still work, but the server matches only people whose video reaches it
+    # (--require-camera, the default): the page says why it keeps waiting.
     viewer.page.click("#start")
     viewer.wait_state("waiting")
+    viewer.page.wait_for_selector("#notice[data-kind='camera-required']", state="visible", timeout=WAIT_MS)
+    assert "camera" in viewer.page.inner_text("#notice").lower()
+    assert viewer.page.get_by_role("button", name="Turn camera on").is_visible()
 
-    # View-only: the partner's video still arrives, and chat works both ways.
     partner = users("partner", browser=browser).open()
     partner.page.click("#start")
-    viewer.wait_state("paired")
-    partner.wait_state("paired")
-    viewer.wait_video_decoding()
-    viewer.wait_partner_picture()
-    viewer.send_chat("I can see you")
-    partner.wait_js("() => document.querySelector('#chat-log').textContent.includes('Stranger: I can see you')")
+    partner.wait_state("waiting")
+    time.sleep(2.0)
+    assert viewer.state == "waiting" and partner.state == "waiting"
+    assert viewer.partner is None and partner.partner is None
 
-    # "Continue without camera" dismisses the notice.
-    viewer.page.get_by_role("button", name="Continue without camera").click()
-    viewer.page.wait_for_selector("#notice", state="hidden", timeout=WAIT_MS)
-    assert viewer.state == "paired"
+    # Stop: no longer waiting for anything, the notice goes.
+    viewer.page.click("#stop")
+    viewer.wait_state("idle")
+    viewer.page.wait_for_selector("#notice[data-kind='camera-required']", state="detached", timeout=WAIT_MS)
 
 
 def test_screenshots_desktop_and_phone(users):

@@ -21,6 +21,7 @@ from aiortc import RTCPeerConnection
 from sfu.config import Config
 from sfu.headless.client import HeadlessClient
 from sfu.media.peer import PeerMedia
+from sfu.moderation.settings import ModerationSettings
 from sfu.signaling.connection import Session
 
 CYCLES = int(os.environ.get("LEAK_CYCLES", "300"))
@@ -31,7 +32,9 @@ BATCH = 10
 
 @pytest.fixture
 def config() -> Config:
-    return Config(host="127.0.0.1", port=0, online_interval=0.2, rematch_cooldown=0.0)
+    # Audio-only visitors are paired only when the server does not require a camera.
+    return Config(host="127.0.0.1", port=0, online_interval=0.2, rematch_cooldown=0.0,
+                  moderation=ModerationSettings(moderation_classifier="none", require_camera=VIDEO))
 
 
 @dataclass

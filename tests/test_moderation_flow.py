@@ -18,7 +18,7 @@ from sfu.moderation.evidence_image import decode_jpeg
 from sfu.moderation.identity import DEVICE_COOKIE, ModerationIdentity
 from sfu.moderation.settings import ModerationSettings
 
-from .moderation_helpers import ADMIN_TOKEN, Clock
+from .moderation_helpers import ADMIN_TOKEN, Clock, device_of
 from .ops_helpers import RawSocket
 from .routing import pair_up
 from .test_bad_input import assert_still_streaming
@@ -47,11 +47,6 @@ async def get_json(http: aiohttp.ClientSession, path: str) -> dict:
     async with http.get(path) as response:
         assert response.status == 200, await response.text()
         return await response.json()
-
-
-def device_of(token: str | None) -> str:
-    assert token, "the server set no device cookie"
-    return token.split(".")[1]
 
 
 async def wait_for(probe, timeout: float = 15.0, what: str = "condition"):

@@ -187,4 +187,12 @@ export default {
   "moderation.banned_title": "Du bist gesperrt",
   "moderation.banned_hint": "Du kannst nach {until} wiederkommen.",
   "moderation.warned": "Ein Moderator hat dich verwarnt: {reason}",
+  "moderation.video_hidden": "Dein Video ist für dein Gegenüber ausgeblendet: Unsere automatische Prüfung hat Nacktheit erkannt, die die Regeln verbieten. Wiederholte Verstöße führen zu einer Sperre.",
+  "moderation.video_hidden_no_face": "Dein Video ist für dein Gegenüber ausgeblendet, weil dein Gesicht nicht zu sehen ist. Zeig dein Gesicht, um wieder gesehen zu werden.",
+  "moderation.video_shown": "Dein Gegenüber kann dich wieder sehen.",
+  "moderation.partner_hidden_title": "Video ausgeblendet",
+  "moderation.partner_hidden": "Die automatische Moderation hat das Video deines Gegenübers ausgeblendet. Drück auf Weiter, um jemand anderen zu treffen.",
+  "moderation.partner_hidden_no_face": "Das Gesicht deines Gegenübers ist nicht zu sehen, darum ist sein Video ausgeblendet. Drück auf Weiter, um jemand anderen zu treffen.",
+  "moderation.camera_retry": "Kamera einschalten",
+  "moderation.camera_required": "Schalte deine Kamera ein, um verbunden zu werden: Hier zeigen sich alle. Du wirst verbunden, sobald dein Video bei uns ankommt.",
 };

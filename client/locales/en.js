@@ -188,4 +188,14 @@ export default {
   'moderation.banned_title': 'You are banned',
   'moderation.banned_hint': 'You can come back after {until}.',
   'moderation.warned': 'A moderator warned you: {reason}',
+
+  // -- automatic detection: hidden video, camera required ------------------------------------
+  'moderation.video_hidden': 'Your video is hidden from your partner: our automatic check found nudity, which the rules forbid. Repeated violations lead to a ban.',
+  'moderation.video_hidden_no_face': 'Your video is hidden from your partner because your face is not in view. Show your face to be seen again.',
+  'moderation.video_shown': 'Your partner can see you again.',
+  'moderation.partner_hidden_title': 'Video hidden',
+  'moderation.partner_hidden': "Automatic moderation hid your partner's video. Press Next to meet someone else.",
+  'moderation.partner_hidden_no_face': "Your partner's face is not in view, so their video is hidden. Press Next to meet someone else.",
+  'moderation.camera_retry': 'Turn camera on',
+  'moderation.camera_required': 'Turn your camera on to be matched: everyone here shows themselves. You will be matched as soon as your video reaches us.',
 };

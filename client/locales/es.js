@@ -187,4 +187,12 @@ export default {
   "moderation.banned_title": "Tu acceso está bloqueado",
   "moderation.banned_hint": "Podrás volver después del {until}.",
   "moderation.warned": "Un moderador te ha dado un aviso: {reason}",
+  "moderation.video_hidden": "Tu vídeo está oculto para tu pareja de chat: nuestra comprobación automática ha detectado desnudez, que las normas prohíben. Las infracciones repetidas llevan a una expulsión.",
+  "moderation.video_hidden_no_face": "Tu vídeo está oculto para tu pareja de chat porque tu cara no se ve. Muestra tu cara para que vuelvan a verte.",
+  "moderation.video_shown": "Tu pareja de chat vuelve a verte.",
+  "moderation.partner_hidden_title": "Vídeo oculto",
+  "moderation.partner_hidden": "La moderación automática ha ocultado el vídeo de tu pareja de chat. Pulsa Siguiente para conocer a otra persona.",
+  "moderation.partner_hidden_no_face": "La cara de tu pareja de chat no se ve, así que su vídeo está oculto. Pulsa Siguiente para conocer a otra persona.",
+  "moderation.camera_retry": "Encender la cámara",
+  "moderation.camera_required": "Enciende tu cámara para que te emparejemos: aquí todo el mundo se muestra. Te emparejaremos en cuanto tu vídeo nos llegue.",
 };

@@ -187,4 +187,12 @@ export default {
   "moderation.banned_title": "Votre accès est suspendu",
   "moderation.banned_hint": "Vous pourrez revenir après le {until}.",
   "moderation.warned": "Un modérateur vous a adressé un avertissement : {reason}",
+  "moderation.video_hidden": "Votre vidéo est masquée pour votre interlocuteur : notre contrôle automatique a détecté de la nudité, ce que les règles interdisent. Les infractions répétées entraînent un bannissement.",
+  "moderation.video_hidden_no_face": "Votre vidéo est masquée pour votre interlocuteur car votre visage n’est pas visible. Montrez votre visage pour être vu à nouveau.",
+  "moderation.video_shown": "Votre interlocuteur peut de nouveau vous voir.",
+  "moderation.partner_hidden_title": "Vidéo masquée",
+  "moderation.partner_hidden": "La modération automatique a masqué la vidéo de votre interlocuteur. Appuyez sur Suivant pour rencontrer quelqu’un d’autre.",
+  "moderation.partner_hidden_no_face": "Le visage de votre interlocuteur n’est pas visible, sa vidéo est donc masquée. Appuyez sur Suivant pour rencontrer quelqu’un d’autre.",
+  "moderation.camera_retry": "Activer la caméra",
+  "moderation.camera_required": "Activez votre caméra pour être mis en relation : ici, tout le monde se montre. Vous serez mis en relation dès que votre vidéo nous parviendra.",
 };

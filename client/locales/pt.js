@@ -187,4 +187,12 @@ export default {
   "moderation.banned_title": "Seu acesso está bloqueado",
   "moderation.banned_hint": "Você poderá voltar depois de {until}.",
   "moderation.warned": "Um moderador enviou um aviso para você: {reason}",
+  "moderation.video_hidden": "Seu vídeo está oculto para o seu parceiro de conversa: nossa verificação automática encontrou nudez, que as regras proíbem. Violações repetidas levam a um banimento.",
+  "moderation.video_hidden_no_face": "Seu vídeo está oculto para o seu parceiro de conversa porque seu rosto não está visível. Mostre seu rosto para ser visto de novo.",
+  "moderation.video_shown": "Seu parceiro de conversa pode ver você de novo.",
+  "moderation.partner_hidden_title": "Vídeo oculto",
+  "moderation.partner_hidden": "A moderação automática ocultou o vídeo do seu parceiro de conversa. Toque em Próximo para conhecer outra pessoa.",
+  "moderation.partner_hidden_no_face": "O rosto do seu parceiro de conversa não está visível, então o vídeo dele está oculto. Toque em Próximo para conhecer outra pessoa.",
+  "moderation.camera_retry": "Ligar câmera",
+  "moderation.camera_required": "Ligue sua câmera para ser conectado a alguém: aqui todo mundo se mostra. Você será conectado assim que seu vídeo chegar até nós.",
 };

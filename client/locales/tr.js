@@ -187,4 +187,12 @@ export default {
   "moderation.banned_title": "Erişimin engellendi",
   "moderation.banned_hint": "{until} tarihinden sonra geri gelebilirsin.",
   "moderation.warned": "Bir moderatör seni uyardı: {reason}",
+  "moderation.video_hidden": "Videon karşındaki kişiden gizlendi: otomatik denetimimiz kuralların yasakladığı çıplaklık tespit etti. Tekrarlanan ihlaller engellenmeye yol açar.",
+  "moderation.video_hidden_no_face": "Yüzün görünmediği için videon karşındaki kişiden gizlendi. Yeniden görünmek için yüzünü göster.",
+  "moderation.video_shown": "Karşındaki kişi seni yeniden görebiliyor.",
+  "moderation.partner_hidden_title": "Video gizlendi",
+  "moderation.partner_hidden": "Otomatik moderasyon karşındaki kişinin videosunu gizledi. Başka biriyle tanışmak için Sonraki'ye bas.",
+  "moderation.partner_hidden_no_face": "Karşındaki kişinin yüzü görünmüyor, bu yüzden videosu gizlendi. Başka biriyle tanışmak için Sonraki'ye bas.",
+  "moderation.camera_retry": "Kamerayı aç",
+  "moderation.camera_required": "Eşleşmek için kameranı aç: burada herkes kendini gösteriyor. Videon bize ulaşır ulaşmaz eşleştirileceksin.",
 };

@@ -95,6 +95,8 @@ class HeadlessClient:
         self.pc: RTCPeerConnection | None = None
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        #: ``time.monotonic()`` when the marker was last switched on (``None``: not shown).
+        self.marker_since: float | None = None
         self._changed = asyncio.Condition()
         self._tasks: list[asyncio.Task] = []
         self._cursor = 0
@@ -267,6 +269,21 @@ class HeadlessClient:
             raise ClientError(f"client {self.sender_id}: no {what} within {timeout} s") from None
 
     # -- media -----------------------------------------------------------------------------------
+    def show_marker(self, on: bool = True) -> None:
+        """Draw the test classifier's marker into the video sent (``--moderation-classifier marker``
+        flags it), from the next frame on; ``False`` stops."""
+        self._stamped().show(marker=on)
+        self.marker_since = time.monotonic() if on else None
+
+    def show_face(self, on: bool = True) -> None:
+        """Draw the test classifier's stand-in for a face into the video sent (or stop)."""
+        self._stamped().show(face=on)
+
+    def _stamped(self) -> StampedVideoTrack:
+        if not isinstance(self.video_track, StampedVideoTrack):
+            raise ClientError(f"client {self.sender_id} sends no synthetic video to draw on")
+        return self.video_track
+
     async def _read_video(self, track: MediaStreamTrack) -> None:
         try:
             while True:

@@ -25,10 +25,14 @@ from aiortc import MediaStreamError, MediaStreamTrack
 
 from .stamp import Stamp, make_background, make_frame
 
-__all__ = ["StampedVideoTrack", "ToneAudioTrack"]
+__all__ = ["FACE_BOX", "StampedVideoTrack", "ToneAudioTrack"]
 
 VIDEO_CLOCK_RATE = 90000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+
+#: Where :meth:`StampedVideoTrack.show` draws the stand-in for a face (fractions: left, top, right,
+#: bottom), inside the marker's area (the marker still covers enough of the picture around it).
+FACE_BOX = (0.3, 0.35, 0.7, 0.7)
 
 _MAX_LAG_SLOTS = 3
 """Slots a track may fall behind real time before it skips ahead rather than bursting."""
@@ -77,8 +81,27 @@ class StampedVideoTrack(MediaStreamTrack):
         self.fps = fps
         self.frames_sent = 0
         """Frames returned by ``recv()`` so far (the next stamp's frame counter, before wrap)."""
-        self._background = make_background(width, height)
+        self._plain = make_background(width, height)
+        self._background = self._plain
+        self.marker = False
+        self.face = False
         self._pacer = _Pacer(1.0 / fps)
+
+    def show(self, *, marker: bool | None = None, face: bool | None = None) -> None:
+        """Draw (or stop drawing) the test classifier's marker (a large magenta area, "flag this")
+        and its stand-in for a face (a cyan area) under the stamp, from the next frame on."""
+        from ..moderation.classifiers.marker import FACE_COLOUR, MARKER_COLOUR, paint_yuv420p  # tests only
+
+        if marker is not None:
+            self.marker = marker
+        if face is not None:
+            self.face = face
+        background = self._plain.copy()
+        if self.marker:
+            paint_yuv420p(background, self.width, self.height, MARKER_COLOUR)
+        if self.face:
+            paint_yuv420p(background, self.width, self.height, FACE_COLOUR, FACE_BOX)
+        self._background = background
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":

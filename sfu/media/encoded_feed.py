@@ -134,6 +134,7 @@ class EncodedFeed(Feed):
     def _on_frame(self, frame: EncodedFrame) -> None:
         self.items += 1
         self.octets += len(frame.data)
+        self._media_arrived(frame.arrival)
         self._codec = frame.codec
         if frame.keyframe and self.kind == "video":
             self.keyframes.keyframe_arrived(frame.arrival)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import av
@@ -30,7 +32,10 @@ class Feed:
         self.id = source_id
         self.sink: Sink | None = None
         self.items = 0
+        #: ``time.monotonic()`` when the publisher's media last arrived (``None``: never).
+        self.last_media_at: float | None = None
         self._waiters: list[asyncio.Future[av.VideoFrame | None]] = []
+        self._media_listeners: list[Callable[[], None]] = []
 
     @property
     def kind(self) -> str:
@@ -61,6 +66,24 @@ class Feed:
     def set_bitrate_cap(self, bps: int | None) -> None:
         """Nothing to cap by default: aiortc's receiver estimates the publisher's rate itself."""
 
+    def when_media(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` once, when the publisher's media next arrives; returns a function that
+        cancels it."""
+        self._media_listeners.append(listener)
+
+        def cancel() -> None:
+            if listener in self._media_listeners:
+                self._media_listeners.remove(listener)
+
+        return cancel
+
+    def _media_arrived(self, now: float) -> None:
+        self.last_media_at = now
+        if self._media_listeners:
+            listeners, self._media_listeners = self._media_listeners, []
+            for listener in listeners:
+                listener()
+
     def publish(self, item: object) -> None:
         self.items += 1
         sink = self.sink
@@ -90,6 +113,7 @@ class Feed:
 
     async def close(self) -> None:
         self.sink = None
+        self._media_listeners.clear()
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:  # nobody waits for a picture that will never come
             if not waiter.done():
@@ -125,6 +149,7 @@ class DecodedFeed(Feed):
         try:
             while True:
                 frame = await self._track.recv()
+                self._media_arrived(time.monotonic())
                 if isinstance(frame, av.VideoFrame):
                     self._latest = frame
                     if self._waiters:

@@ -5,6 +5,11 @@ An :class:`OutboundTrack` is added once to a participant's peer connection and l
 without renegotiation: items queued from the previous source are dropped at once, and items are
 accepted only from the connected source (compared by :class:`~sfu.media.source.SourceId`), so after
 a switch the participant never receives another frame from the old partner.
+
+A video track can also be *hidden* (:meth:`OutboundVideoTrack.set_hidden`): it then sends the neutral
+placeholder instead of its source's pictures, without disconnecting the source, and keeps what it
+would need to resume at once when shown again (the latest picture, or the encoded frames since the
+latest keyframe). Audio is never hidden.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class OutboundTrack(MediaStreamTrack):
 
     #: Largest backlog before the oldest item is dropped.
     capacity = 2
+    #: Whether :meth:`connect`'s ``hidden`` applies (video) or is ignored (audio).
+    hideable = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,6 +55,7 @@ class OutboundTrack(MediaStreamTrack):
         #: Called when the first item from a newly connected source is handed to the sender.
         self.on_first_item: Callable[[], None] | None = None
         self._first_pending = False
+        self._hidden = False
         self.items_in = 0
         self.items_dropped = 0
 
@@ -68,10 +76,18 @@ class OutboundTrack(MediaStreamTrack):
             return "idle"
         return self.mode or "starting"
 
-    def connect(self, source: Source | None) -> None:
-        """Send ``source``'s media from now on (``None``: nobody's). The same source (by id): no-op."""
+    @property
+    def hidden(self) -> bool:
+        """True while the source's pictures are replaced by the placeholder (video only)."""
+        return self._hidden
+
+    def connect(self, source: Source | None, *, hidden: bool = False) -> None:
+        """Send ``source``'s media from now on (``None``: nobody's), shown or ``hidden`` (video
+        only: the placeholder is sent until :meth:`set_hidden` shows it). The same source (by id)
+        only updates ``hidden``."""
         current = self._source
         if (source.id if source is not None else None) == (current.id if current is not None else None):
+            self.set_hidden(hidden)
             return
         if current is not None:
             current.detach(self)
@@ -79,6 +95,7 @@ class OutboundTrack(MediaStreamTrack):
         self._switches += 1
         self._items.clear()
         self._first_pending = source is not None
+        self._hidden = hidden and self.hideable
         self._switched()
         if source is not None:
             source.attach(self)
@@ -88,6 +105,9 @@ class OutboundTrack(MediaStreamTrack):
 
     def _switched(self) -> None:
         """Hook for subclasses: reset per-source state."""
+
+    def set_hidden(self, hidden: bool) -> None:
+        """Hide or show the connected source's media without disconnecting it (video only)."""
 
     def accepts(self, codec: RTCRtpCodecParameters) -> bool:
         """Whether encoded frames of ``codec`` go out as they are; this track encodes pictures."""
@@ -154,11 +174,14 @@ class OutboundVideoTrack(OutboundTrack):
     """
 
     kind = "video"
+    hideable = True
     #: Smallest pts step between two frames sent.
     min_pts_step = 1
 
     def __init__(self) -> None:
         super().__init__()
+        #: While hidden: what resumes the picture at once when shown again.
+        self._held: deque[Any] = deque()
         self._last_pts = -1
         width, height = PLACEHOLDER_SIZE
         self._placeholder = numpy.full((height * 3 // 2, width), PLACEHOLDER_GREY, numpy.uint8)
@@ -180,8 +203,51 @@ class OutboundVideoTrack(OutboundTrack):
         return frame
 
     def _switched(self) -> None:
-        # Show the placeholder at once when the partner goes, not one interval later.
+        # Show the placeholder at once when the partner goes, not one interval later. A source
+        # connected hidden gets it one interval later: it is usually shown before that.
         self._placeholder_now = self._source is None
+        self._held.clear()
+
+    def _showing(self) -> bool:
+        return self._source is not None and not self._hidden
+
+    def set_hidden(self, hidden: bool) -> None:
+        """Send the placeholder instead of the source's pictures from now on (``True``; the picture
+        on the participant's screen is replaced at once), or resume the source (``False``; with
+        what was held back, so without waiting for a new keyframe when possible)."""
+        if hidden == self._hidden:
+            return
+        self._hidden = hidden
+        if hidden:
+            for item in self._items:
+                self._hold(item)
+            self._items.clear()
+            self._placeholder_now = self._source is not None
+        else:
+            self._items.extend(self._release())
+        self._switches += 1  # a waiting recv() looks again
+        if self.on_switch is not None:
+            self.on_switch()
+        self._wake.set()
+
+    def deliver(self, source: SourceId, item: Any) -> None:
+        if self._hidden:
+            if self._connected_to(source):
+                self.items_in += 1
+                self._hold(item)
+            return
+        super().deliver(source, item)
+
+    def _hold(self, item: Any) -> None:
+        """Keep ``item`` while hidden: decoded pictures need only the latest."""
+        self._held.clear()
+        self._held.append(item)
+
+    def _release(self) -> list[Any]:
+        """What to send first when shown again (and forget the rest)."""
+        held = list(self._held)[-1:]
+        self._held.clear()
+        return held
 
     def _placeholder_timeout(self) -> float:
         if self._placeholder_now:
@@ -191,11 +257,11 @@ class OutboundVideoTrack(OutboundTrack):
 
     async def recv(self) -> av.VideoFrame:
         while True:
-            timeout = self._placeholder_timeout() if self._source is None else None
+            timeout = None if self._showing() else self._placeholder_timeout()
             item = await self._next_item(timeout)
             if item is None:
-                if self._source is not None:
-                    continue  # a partner arrived while we waited
+                if self._showing():
+                    continue  # a partner arrived (or was shown) while we waited
                 return self._stamp(self.placeholder_frame())
             return self._stamp(item)
 

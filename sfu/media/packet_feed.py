@@ -137,6 +137,7 @@ class PacketFeed(EncodedFeed):
         if arrival.keyframe_start:
             keyframes.keyframe_arrived(now)
         keyframes.media_seen(now)
+        self._media_arrived(now)  # the camera rule: this publisher's video reaches the server
         route = self._route
         if route is not None:
             payload_type = route[1].get(view.payload_type)

@@ -35,6 +35,7 @@ class _PacketOutput:
 
     stream: OutboundStream | None
     _source: Source | None
+    _hidden: bool
     state: Any  #: the passthrough track's mode tracking
     on_first_item: Callable[[], None] | None
     kind: str
@@ -71,8 +72,11 @@ class _PacketOutput:
 
     @property
     def packet_mode(self) -> bool:
+        """Forwarding the source's packets (not while it is hidden: the placeholder is sent then)."""
         source = self._source
-        return source is not None and self.packet_route(getattr(source, "leg", None)) is not None
+        if source is None or self._hidden:
+            return False
+        return self.packet_route(getattr(source, "leg", None)) is not None
 
     def reroute(self) -> None:
         """The followed feed's negotiation finished: re-decide packets or pictures."""
@@ -146,6 +150,14 @@ class PacketVideoTrack(_PacketOutput, PassthroughVideoTrack):
         super()._switched()
         self._follow_in_stream()
 
+    def set_hidden(self, hidden: bool) -> None:
+        """Hidden: the stream sends the server's placeholder instead of the source's packets; shown
+        again: the source's packets resume at its next keyframe."""
+        super().set_hidden(hidden)
+        self._follow_in_stream()
+        if not hidden and self.packet_mode:
+            self._ask_keyframe()
+
     @property
     def mode(self) -> str | None:
         if self._source is None:
@@ -157,6 +169,11 @@ class PacketVideoTrack(_PacketOutput, PassthroughVideoTrack):
 
     async def recv(self) -> Any:
         while True:
+            if self._hidden and self._source is not None:
+                await self._next_item(self._placeholder_timeout())
+                if self._hidden:
+                    return self._stamp(self.placeholder_frame())
+                continue
             if self.packet_mode:
                 self._first_pending = False  # the stream reports the first packet itself
                 item = await self._next_item(KEYFRAME_RETRY)

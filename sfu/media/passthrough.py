@@ -49,6 +49,8 @@ PREFERRED_CODECS = {"video": ("video/VP8", "video/H264"), "audio": ("audio/opus"
 KEYFRAME_RETRY = 0.5
 #: Smallest pts step between two frames from different origins (1/60 s at 90 kHz).
 MIN_PTS_STEP = VIDEO_CLOCK // 60
+#: Encoded frames kept while hidden (from the latest keyframe on); beyond, wait for the next keyframe.
+HOLD_FRAMES = 90
 
 
 class _Mode:
@@ -115,6 +117,36 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
         self._waiting_keyframe = True
         self._src_ts = None
 
+    def set_hidden(self, hidden: bool) -> None:
+        if hidden == self._hidden:
+            return
+        self._waiting_keyframe = True  # shown again: from a keyframe (held, or asked for now)
+        super().set_hidden(hidden)
+        if not hidden and not self._items:
+            self._ask_keyframe()
+
+    def _hold(self, item: Any) -> None:
+        """Encoded frames from the latest keyframe on (a frame is useless without those before it)."""
+        if not isinstance(item, EncodedFrame):
+            super()._hold(item)
+            return
+        if item.keyframe:
+            self._held.clear()
+        elif not self._held or not isinstance(self._held[0], EncodedFrame):
+            return  # nothing to decode it from
+        if len(self._held) >= HOLD_FRAMES:
+            self._held.clear()  # too long: resume at the next keyframe instead
+            return
+        self._held.append(item)
+
+    def _release(self) -> list[Any]:
+        held = list(self._held)
+        self._held.clear()
+        if held and isinstance(held[-1], EncodedFrame):
+            last_key = max(i for i, f in enumerate(held) if f.keyframe)  # the first one is a keyframe
+            return held[last_key:]
+        return held[-1:]
+
     def _ask_keyframe(self) -> None:
         if self._source is not None:
             self._source.request_keyframe()
@@ -130,7 +162,7 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
             self._source.set_bitrate_cap(bitrate)
 
     def deliver(self, source: SourceId, item: Any) -> None:
-        if not isinstance(item, EncodedFrame):
+        if self._hidden or not isinstance(item, EncodedFrame):
             super().deliver(source, item)
             return
         if not self._connected_to(source):
@@ -159,7 +191,7 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
 
     async def recv(self) -> Any:
         while True:
-            if self._source is None:
+            if not self._showing():
                 timeout: float | None = self._placeholder_timeout()
             elif self._waiting_keyframe:
                 timeout = KEYFRAME_RETRY
@@ -167,11 +199,12 @@ class PassthroughVideoTrack(_ModeTracking, OutboundVideoTrack):
                 timeout = None
             item = await self._next_item(timeout)
             if item is None:
-                if self._source is not None:
+                if self._showing():
                     if self._waiting_keyframe:
                         self._ask_keyframe()
                     continue
-                self.state.set(None)
+                if self._source is None:
+                    self.state.set(None)
                 self._src_ts = None
                 return self._stamp(self.placeholder_frame())
             if isinstance(item, EncodedFrame):

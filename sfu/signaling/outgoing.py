@@ -119,11 +119,20 @@ class Reported(_Message):
 
 @dataclass(frozen=True)
 class Moderation(_Message):
-    """A moderation decision about this client's own video or behaviour (e.g. ``warned``)."""
+    """Moderation acted about this client: ``warned`` (a moderator's warning), ``video_hidden`` /
+    ``video_shown`` (your video, for your partner), ``partner_hidden`` / ``partner_shown`` (your
+    partner's), ``camera_required`` (no video of yours reaches the server: you are matched once it
+    does); ``reason`` says why, when there is one."""
 
     TYPE: ClassVar[str] = "moderation"
     action: str
-    reason: str
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.TYPE, "action": self.action}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass(frozen=True)

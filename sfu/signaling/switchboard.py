@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .. import __version__
 from ..config import Config, IceServer
@@ -19,13 +19,16 @@ from ..limits import AddressLimits, Refusal, SessionLimits
 from ..logs import AddressTagger
 from ..media.router import MediaRouter
 from ..metrics import ServerMetrics
-from ..pairing import Event, Idle, Matchmaker, Paired, PairingState, PartnerLeft, Waiting
+from ..pairing import Event, Idle, Matchmaker, Paired, PairingState, PartnerLeft, Preferences, Waiting
 from . import outgoing as out
 from .connection import Session
 from .errors import ErrorCode, ProtocolError
 from .messages import AcceptRules, Chat, ClientMessage, Next, Offer, Report, Start, Stop, parse
 from .negotiation import Negotiator
 from .safety import Safety
+
+if TYPE_CHECKING:
+    from ..moderation.camera import CameraGate
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class Switchboard:
         addresses: AddressLimits,
         tag_address: AddressTagger,
         ice_servers: Callable[[], list[IceServer]],
+        camera: CameraGate | None = None,
     ) -> None:
         self.config = config
         self.matchmaker = matchmaker
@@ -55,6 +59,8 @@ class Switchboard:
         self.addresses = addresses
         self.tag_address = tag_address
         self.ice_servers = ice_servers
+        #: --require-camera: holds back Start until the person's video reaches the server.
+        self.camera = camera
         self.sessions: dict[str, Session] = {}
         #: Rules, reports and bans (set once the moderation service is open).
         self.safety: Optional[Safety] = None
@@ -95,6 +101,8 @@ class Switchboard:
         try:
             if self.sessions.get(session.id) is session:
                 now = time.monotonic()
+                if self.camera is not None:
+                    self.camera.cancel(session.id)
                 self.apply(self.matchmaker.leave(session.id, now), now)
                 del self.sessions[session.id]
                 if self.safety:
@@ -134,7 +142,9 @@ class Switchboard:
             session.send(message)
 
     def is_active(self, session_id: str) -> bool:
-        """Waiting or paired (then a silent client is not idle)."""
+        """Waiting (also for their camera) or paired (then a silent client is not idle)."""
+        if self.camera is not None and self.camera.holding(session_id):
+            return True
         return self.matchmaker.state(session_id) is not PairingState.IDLE
 
     # -- a session's messages (the Handler protocol) ---------------------------------------------
@@ -153,7 +163,9 @@ class Switchboard:
                 raise ProtocolError(ErrorCode.OFFER_REQUIRED, "send an offer before start or next")
             if self.safety:
                 self.safety.require_rules(session.id)
-            if isinstance(message, Start):
+            if self.camera is not None and not self.camera.admits(session.id):
+                self._wait_for_camera(session, now, message.preferences)
+            elif isinstance(message, Start):
                 if self.matchmaker.state(session.id) is not PairingState.PAIRED:
                     self.metrics.on_looking(session.id, now)
                 self.apply(self.matchmaker.start(session.id, now, preferences=message.preferences), now)
@@ -171,6 +183,8 @@ class Switchboard:
             if await self.safety.report(session, message, now):
                 self.move_on(session, time.monotonic())
         elif isinstance(message, Stop):
+            if self.camera is not None:
+                self.camera.cancel(session.id)
             self.apply(self.matchmaker.stop(session.id, now), now)
         elif isinstance(message, Chat):
             partner = self.matchmaker.partner_of(session.id)
@@ -184,6 +198,34 @@ class Switchboard:
         self.metrics.on_next()
         self.metrics.on_looking(session.id, now)
         self.apply(self.matchmaker.next(session.id, now), now)
+
+    def _wait_for_camera(self, session: Session, now: float, preferences: Optional[Preferences]) -> None:
+        """No video of theirs reaches the server: keep them waiting, look for a partner (with the
+        preferences they asked with) once it does."""
+        assert self.camera is not None
+        if self.matchmaker.state(session.id) is not PairingState.IDLE:  # their video stopped: leave, still looking
+            events = self.matchmaker.stop(session.id, now)
+            self.apply([e for e in events if not (isinstance(e, Idle) and str(e.who) == session.id)], now)
+            self.router.connect(session.id, None)
+            if self.safety:
+                self.safety.parted(session.id, now)
+        session.send(out.Waiting())
+        if preferences is not None or not self.camera.holding(session.id):  # new preferences replace the held ones
+            sid = session.id
+            self.camera.hold(sid, lambda: self._camera_arrived(sid, preferences), lambda: self._camera_missing(sid))
+
+    def _camera_missing(self, session_id: str) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.send(out.Moderation("camera_required"))
+            log.info("session %s: waiting for their camera", session_id,
+                     extra={"event": "camera_required", "session": session_id})
+
+    def _camera_arrived(self, session_id: str, preferences: Optional[Preferences]) -> None:
+        if session_id in self.sessions:
+            now = time.monotonic()
+            self.metrics.on_looking(session_id, now)
+            self.apply(self.matchmaker.start(session_id, now, preferences=preferences), now)
 
     # -- the matchmaker's decisions --------------------------------------------------------------
     def apply(self, events: list[Event], now: float) -> None:
