@@ -3,7 +3,8 @@ pool, and the :class:`~sfu.moderation.screening.Screening` of everybody's video.
 
 The server builds one :class:`LiveModeration` with its media router, a way to send a moderation
 message to a participant and its metrics registry, then ``await start()`` / ``await stop()``. Where
-automatic reports go is ``on_flagged`` (see :func:`report_detections` for the moderation service).
+automatic reports go is ``on_flagged``: the server sets it to :func:`report_detections` once its
+moderation service is open, so a flagged sample is stored with its picture, counts a strike and may ban.
 """
 
 from __future__ import annotations
