@@ -77,6 +77,24 @@ def frames_from(client: HeadlessClient, sender_id: int, since: float = 0.0) -> l
     return [f for f in client.received.frames if f.at >= since and f.stamp is not None and f.stamp.sender == sender_id]
 
 
+def wall_ms() -> int:
+    """Now on the stamps' clock (wall-clock milliseconds modulo 2**32)."""
+    return int(time.time() * 1000) % 2**32
+
+
+def captured_after(client: HeadlessClient, sender_id: int, wall: int) -> list:
+    """Frames from ``sender_id`` that its camera captured after ``wall`` (stamps' clock): a picture
+    taken after the video was hidden must never arrive, however late the receiver decodes."""
+    return [f for f in frames_from(client, sender_id) if (f.stamp.clock_ms - wall) % 2**32 < 2**31]
+
+
+async def eventually(condition, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
 async def test_flagged_video_is_hidden_reported_and_strikes_escalate_to_a_ban(tmp_path: Path) -> None:
     async with moderated(tmp_path) as (srv, service, bans), clients(srv.url, 1, 2, 3) as (a, b, c):
         await pair_up(a, b)  # pre-screened: each is shown once their first picture was classified clean
@@ -92,17 +110,16 @@ async def test_flagged_video_is_hidden_reported_and_strikes_escalate_to_a_ban(tm
         assert await b.expect("moderation", timeout=5) == {
             "type": "moderation", "action": "partner_hidden", "reason": "nudity"
         }
-        hidden_at = time.monotonic()
+        hidden_at, hidden_wall = time.monotonic(), wall_ms()  # the server hid a's video before this
         picture_to_hidden = await metric(srv.url, "sfu_moderation_hide_seconds_sum")
         print(f"\nmarker drawn -> publisher told: {hidden_at - drawn:.2f} s (sample interval {INTERVAL} s); "
               f"flagged picture taken -> hidden: {picture_to_hidden * 1000:.0f} ms")
         audio_before = b.received.audio_frames
-        await asyncio.sleep(1.5)
         # b gets the neutral placeholder instead of a's pictures; a's sound continues; b's video still reaches a.
-        assert not frames_from(b, 1, since=hidden_at + 0.3), "a's picture reached b after it was hidden"
-        assert any(f.stamp is None for f in b.frames_since(hidden_at)), "no placeholder"
-        assert b.received.audio_frames > audio_before
-        assert frames_from(a, 2, since=hidden_at + 0.3)
+        await eventually(lambda: any(f.stamp is None for f in b.frames_since(hidden_at)), "no placeholder")
+        await eventually(lambda: b.received.audio_frames > audio_before + 10, "a's sound stopped")
+        await a.wait_frame_from(2, since=hidden_at + 0.5, timeout=15)
+        assert not captured_after(b, 1, hidden_wall), "a picture of a taken after it was hidden reached b"
 
         # An automatic report with the server's own picture of a (a's stamp reads back from the JPEG).
         for _ in range(100):
@@ -143,6 +160,7 @@ async def test_flagged_video_is_hidden_reported_and_strikes_escalate_to_a_ban(tm
         await again.close()
         await asyncio.sleep(1.0)
         assert not frames_from(c, 1), "c saw a flagged stranger"
+        assert not captured_after(b, 1, hidden_wall), "a picture of a taken after it was hidden reached b"
         assert len(await service.list_reports(source="automatic", status=None)) == 2
         assert await metric(srv.url, 'sfu_moderation_flagged_labels_total{label="MARKER"}') == 2
         assert await metric(srv.url, "sfu_moderation_hide_seconds_count") == 2
@@ -183,10 +201,12 @@ async def test_a_full_classifier_queue_drops_samples_and_never_stalls_media(tmp_
                 await asyncio.gather(a.wait_frame_from(2, timeout=15), b.wait_frame_from(1, timeout=15))
                 shown = time.monotonic()
                 await asyncio.sleep(3.0)
-                # Media flows at the senders' rate (15 fps) despite the stalled classifier.
+                # Media keeps flowing despite the stalled classifier: frames arrive without gaps.
                 for client, partner in ((a, 2), (b, 1)):
-                    count = len(frames_from(client, partner, since=shown + 0.5))
-                    assert count >= 15, f"{client.sender_id} got {count} frames from {partner} in 2.5 s"
+                    frames = [f.stamp.frame for f in frames_from(client, partner, since=shown + 0.5)]
+                    assert len(frames) >= 10, f"{client.sender_id} got {len(frames)} frames from {partner}"
+                    span = (frames[-1] - frames[0]) % 65536 + 1
+                    assert len(frames) >= span // 2, f"{client.sender_id} lost frames: {len(frames)} of {span}"
                 assert await metric(srv.url, "sfu_moderation_prescreen_timeouts_total") == 2
                 # The two pictures given to the stalled worker (one in its hands, one queued) fill the
                 # pool; once they time out, the next samples find the queue full: dropped and counted.
@@ -265,7 +285,7 @@ async def test_hidden_video_works_when_transcoding(tmp_path: Path, forwarding: s
         await pair_up(a, b)
         a.show_marker()
         await b.expect("moderation", timeout=10 * INTERVAL)
-        hidden_at = time.monotonic()
-        await asyncio.sleep(1.5)
-        assert not frames_from(b, 1, since=hidden_at + 0.3)
-        assert frames_from(a, 2, since=hidden_at + 0.3)
+        hidden_at, hidden_wall = time.monotonic(), wall_ms()
+        await eventually(lambda: any(f.stamp is None for f in b.frames_since(hidden_at)), "no placeholder")
+        await a.wait_frame_from(2, since=hidden_at + 0.5, timeout=15)
+        assert not captured_after(b, 1, hidden_wall)
