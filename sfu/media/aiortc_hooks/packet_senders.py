@@ -13,18 +13,14 @@ from typing import Any
 
 from aiortc import RTCDtlsTransport, RTCRtpSender
 from aiortc.rtp import (
-    RTCP_PSFB_APP,
-    RTCP_PSFB_FIR,
-    RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
-    RtcpPsfbPacket,
     RtcpRtpfbPacket,
-    unpack_remb_fci,
 )
 
 from ..rtp.legs import OutboundLeg
 from .introspect import code_names, missing_callables, unused_names
 from .packets import codec_value
+from .server import relay_feedback
 
 
 def problems() -> list[str]:
@@ -118,16 +114,7 @@ def hook_sender(
             on_nack(list(packet.lost))
             return
         await original_rtcp(packet)
-        if isinstance(packet, RtcpPsfbPacket):
-            if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-                on_keyframe_request()
-            elif packet.fmt == RTCP_PSFB_APP:
-                try:
-                    bps, ssrcs = unpack_remb_fci(packet.fci)
-                except ValueError:
-                    return
-                if sender._ssrc in ssrcs:
-                    on_remb(bps)
+        relay_feedback(sender, packet, on_keyframe_request, on_remb)
 
     sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
 

@@ -112,18 +112,26 @@ def on_sender_feedback(
 
     async def _handle_rtcp_packet(packet: Any) -> None:
         await original(packet)
-        if isinstance(packet, RtcpPsfbPacket):
-            if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-                keyframe_request()
-            elif packet.fmt == RTCP_PSFB_APP:
-                try:
-                    bps, ssrcs = unpack_remb_fci(packet.fci)
-                except ValueError:
-                    return
-                if sender._ssrc in ssrcs:
-                    bitrate(bps)
+        relay_feedback(sender, packet, keyframe_request, bitrate)
 
     sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+
+
+def relay_feedback(
+    sender: RTCRtpSender, packet: Any, keyframe_request: Callable[[], None], bitrate: Callable[[int], None]
+) -> None:
+    """A watcher's PLI/FIR (``keyframe_request()``) or REMB for this sender (``bitrate(bps)``)."""
+    if not isinstance(packet, RtcpPsfbPacket):
+        return
+    if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+        keyframe_request()
+    elif packet.fmt == RTCP_PSFB_APP:
+        try:
+            bps, ssrcs = unpack_remb_fci(packet.fci)
+        except ValueError:
+            return
+        if sender._ssrc in ssrcs:
+            bitrate(bps)
 
 
 # -- codecs ----------------------------------------------------------------------------------------
