@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -46,6 +46,23 @@ VIEWPORT_PHONE = {"width": 390, "height": 844}
 def launch(playwright, extra_args: Optional[list[str]] = None, fake_media: bool = True):
     args = (CHROMIUM_ARGS if fake_media else BASE_ARGS) + list(extra_args or [])
     return playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+
+
+def chromium(fake_media: bool = True) -> Iterator[Any]:
+    """Debian's Chromium through Playwright, for a module's ``browser`` fixture
+    (``yield from chromium()``); closed afterwards. Fails clearly when it is not installed."""
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium "
+            "(or set SFU_SKIP_BROWSER=1 to skip the browser tests)"
+        )
+    with sync_playwright() as pw:
+        browser = launch(pw, fake_media=fake_media)
+        yield browser
+        browser.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
 from browser_helpers import User  # noqa: E402
 from catalogs import load_catalog  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 from sfu.pairing.preferences import normalise_interest  # noqa: E402
 
@@ -35,12 +34,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(bh.CHROMIUM):
-        pytest.fail(f"{bh.CHROMIUM} is missing (or set SFU_SKIP_BROWSER=1 to skip the browser tests)")
-    with sync_playwright() as pw:
-        b = bh.launch(pw)
-        yield b
-        b.close()
+    yield from bh.chromium()
 
 
 @pytest.fixture

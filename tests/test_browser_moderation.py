@@ -17,7 +17,6 @@ from .browser_helpers import WAIT_MS, User
 if os.environ.get("SFU_SKIP_BROWSER") == "1":
     pytest.skip("real-browser tests disabled by SFU_SKIP_BROWSER=1", allow_module_level=True)
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 TOKEN = "browser-moderator-token-0123456789"
 RULES = "House rules\n\n<b>No</b> nudity & no harassment.\nBe 18 or older.\n"
@@ -37,12 +36,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(bh.CHROMIUM):
-        pytest.fail(f"{bh.CHROMIUM} is missing (or set SFU_SKIP_BROWSER=1 to skip the browser tests)")
-    with sync_playwright() as pw:
-        b = bh.launch(pw)
-        yield b
-        b.close()
+    yield from bh.chromium()
 
 
 def api(server, path: str, body: dict | None = None) -> dict:

@@ -18,7 +18,6 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh
 from browser_helpers import WAIT_MS
-from playwright.sync_api import sync_playwright
 
 JS_INBOUND = """async () => {
   const pc = window.sfu && window.sfu.pc;
@@ -44,13 +43,7 @@ def server(request):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(bh.CHROMIUM):
-        pytest.fail(f"{bh.CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
-    pw = sync_playwright().start()
-    b = bh.launch(pw)
-    yield b
-    b.close()
-    pw.stop()
+    yield from bh.chromium()
 
 
 def test_ten_quick_nexts_decode_without_freezes(browser, server) -> None:

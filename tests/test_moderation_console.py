@@ -17,13 +17,13 @@ from sfu.moderation.api import setup_moderation_routes
 from sfu.moderation.identity import ModerationIdentity
 from sfu.moderation.service import ModerationService
 
-from .browser_helpers import ARTIFACTS, CHROMIUM, WAIT_MS, free_port, launch
+from .browser_helpers import ARTIFACTS, WAIT_MS, chromium, free_port
 from .moderation_helpers import ADMIN_TOKEN, picture, settings_for
 
 if os.environ.get("SFU_SKIP_BROWSER") == "1":
     pytest.skip("real-browser tests disabled by SFU_SKIP_BROWSER=1", allow_module_level=True)
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 PINK = (230, 40, 200)
 TEAL = (20, 170, 160)
@@ -93,12 +93,7 @@ def console(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
-    with sync_playwright() as pw:
-        b = launch(pw, fake_media=False)
-        yield b
-        b.close()
+    yield from chromium(fake_media=False)
 
 
 def seed(console: ConsoleServer) -> tuple[int, int]:

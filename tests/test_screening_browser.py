@@ -15,7 +15,6 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
 from browser_helpers import WAIT_MS, User  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 from test_browser import ThreadedHeadlessClient  # noqa: E402
 
 #: A camera showing the marker: getUserMedia answers with a canvas painted magenta.
@@ -50,13 +49,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(bh.CHROMIUM):
-        pytest.fail(f"{bh.CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
-    pw = sync_playwright().start()
-    b = bh.launch(pw)
-    yield b
-    b.close()
-    pw.stop()
+    yield from bh.chromium()
 
 
 @pytest.fixture
