@@ -10,6 +10,7 @@ import os
 import sys
 
 import pytest
+from playwright.sync_api import expect
 
 if os.environ.get("SFU_SKIP_BROWSER") == "1":
     pytest.skip("real-browser tests disabled by SFU_SKIP_BROWSER=1", allow_module_level=True)
@@ -212,7 +213,8 @@ def test_a_branded_page_shows_the_operators_name_colour_and_links(browser):
         assert user.page.title() == FR["page.title"].format(name=BRAND_NAME)
         accent = user.js("() => getComputedStyle(document.documentElement).getPropertyValue('--accent').trim()")
         assert accent == "#e11d48"
-        assert user.js("() => getComputedStyle(document.querySelector('#chat-send')).backgroundColor") == "rgb(225, 29, 72)"
+        # The button's colour is transitioned: wait for where it settles.
+        expect(user.page.locator("#chat-send")).to_have_css("background-color", "rgb(225, 29, 72)")
         links = user.js("() => [...document.querySelectorAll('#site-links a')]"
                         ".map((a) => [a.dataset.link, a.href, a.textContent])")
         assert links == [["rules", "https://example.org/rules", FR["links.rules"]],

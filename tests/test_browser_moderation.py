@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from . import browser_helpers as bh
 from .browser_helpers import WAIT_MS, User
@@ -138,8 +139,9 @@ def test_rules_report_and_ban_in_the_page(browser, server):
         assert "You are banned" in text and "Reason: insults" in text, text
         assert bob.js("() => window.sfu.banned") == {"until": until, "reason": "insults"}
         assert bob.page.is_disabled("#start") and bob.page.is_hidden("#report")
-        assert bob.page.inner_text("#overlay-title") == "You are banned"
-        assert bob.page.inner_text("#status .status__text") == "You are banned"
+        # The overlay fades in (its first frame is still invisible): wait for what is shown.
+        expect(bob.page.locator("#overlay-title")).to_have_text("You are banned")
+        expect(bob.page.locator("#status .status__text")).to_have_text("You are banned")
         bob.page.screenshot(path=str(bh.ARTIFACTS / "moderation-banned.png"))
         wait_until(lambda: connected(server) == 1, 10, "bob's socket closing")
         time.sleep(3)  # longer than the first reconnect delay
