@@ -51,6 +51,7 @@ def problems() -> list[str]:
     )
     found += missing_callables(RTCRtpReceiver, ("_send_rtcp_nack", "_send_rtcp_pli"), "aiortc.RTCRtpReceiver")
     found += missing_callables(JitterBuffer, ("add", "remove"), "aiortc.jitterbuffer.JitterBuffer")
+    found += unused_names(JitterBuffer.__init__, ("_origin", "_packets"), "aiortc.jitterbuffer.JitterBuffer.")
     return found
 
 
