@@ -111,12 +111,16 @@ class Firefox:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env, start_new_session=True,
         )
         self._log = open(self.log_path, "a") if self.log_path else None
-        endpoint = await asyncio.wait_for(self._endpoint(), timeout)
-        self._http = aiohttp.ClientSession()
-        self._ws = await self._http.ws_connect(endpoint + "/session", max_msg_size=0)
-        self._reader = asyncio.ensure_future(self._read())
-        await self.send("session.new", {"capabilities": {}})
-        await self.send("session.subscribe", {"events": ["log.entryAdded"]})
+        try:
+            endpoint = await asyncio.wait_for(self._endpoint(), timeout)
+            self._http = aiohttp.ClientSession()
+            self._ws = await self._http.ws_connect(endpoint + "/session", max_msg_size=0)
+            self._reader = asyncio.ensure_future(self._read())
+            await self.send("session.new", {"capabilities": {}})
+            await self.send("session.subscribe", {"events": ["log.entryAdded"]})
+        except BaseException:
+            await self.close()  # never leave a browser behind
+            raise
         return self
 
     async def _endpoint(self) -> str:
@@ -187,11 +191,14 @@ class Firefox:
             self._reader.cancel()
         if self._http is not None:
             await self._http.close()
-        if self.proc is not None:
+        if self.proc is not None and self.proc.returncode is None:
             try:
                 await asyncio.wait_for(self.proc.wait(), 10)
             except asyncio.TimeoutError:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # its own process group (start_new_session)
+                except ProcessLookupError:
+                    pass
                 await self.proc.wait()
         if self._log:
             self._log.close()
