@@ -28,6 +28,7 @@ from aiortc import (
 )
 from yarl import URL
 
+from ..media.aiortc_hooks import testing
 from ..media.aiortc_hooks.ice import set_host_addresses
 from ..moderation.identity import DEVICE_COOKIE
 from . import nacks
@@ -149,6 +150,7 @@ class HeadlessClient:
             self._tasks.append(asyncio.ensure_future(reader(track)))
             if track.kind == "video":
                 receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+                testing.restartable_video(receiver)
                 self._tasks.append(asyncio.ensure_future(nacks.ask_again(receiver)))
 
         for kind, track in (("audio", self.audio_track), ("video", self.video_track)):

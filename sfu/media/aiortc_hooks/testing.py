@@ -23,8 +23,10 @@ from aiortc import (
     RTCRtpSender,
 )
 from aiortc.codecs import depayload, get_encoder
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
+from ..rtp import h264, vp8
 from .ice import ice_connections
 from .introspect import missing_attributes, missing_callables, unused_names
 
@@ -42,8 +44,14 @@ def problems() -> list[str]:
         probe, ("_check_list", "_nominated", "remote_candidates"), "aioice.Connection"
     )
     found += missing_attributes(aioice.turn, ("TurnClientTcpProtocol",), "aioice.turn")
-    found += unused_names(RTCRtpReceiver.__init__, ("_RTCRtpReceiver__nack_generator",), "aiortc.RTCRtpReceiver.")
-    found += missing_callables(RTCRtpReceiver, ("_send_rtcp_nack",), "aiortc.RTCRtpReceiver")
+    found += unused_names(
+        RTCRtpReceiver.__init__,
+        ("_RTCRtpReceiver__nack_generator", "_RTCRtpReceiver__jitter_buffer", "_RTCRtpReceiver__codecs"),
+        "aiortc.RTCRtpReceiver.",
+    )
+    found += missing_callables(RTCRtpReceiver, ("_send_rtcp_nack", "_send_rtcp_pli"), "aiortc.RTCRtpReceiver")
+    found += missing_callables(JitterBuffer, ("add", "remove"), "aiortc.jitterbuffer.JitterBuffer")
+    found += unused_names(JitterBuffer.__init__, ("_origin", "_packets"), "aiortc.jitterbuffer.JitterBuffer.")
     return found
 
 
@@ -105,6 +113,82 @@ def missing_packets(receiver: RTCRtpReceiver) -> list[int]:
 async def send_nack(receiver: RTCRtpReceiver, media_ssrc: int, lost: list[int]) -> None:
     """Ask the remote sender of ``media_ssrc`` to send ``lost`` again (RTCP NACK)."""
     await receiver._send_rtcp_nack(media_ssrc, lost)
+
+
+async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Ask the remote sender of ``media_ssrc`` for a keyframe (RTCP PLI)."""
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+class RestartableVideoBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, made to recover from a loss as a browser does.
+
+    aiortc's own waits for a missing packet until 512 packets later. This one starts again at a
+    keyframe that arrives while it waits on a missing packet (a keyframe needs nothing before it),
+    and can be told to give up what it waits for (:attr:`restarting`): nothing is decoded then
+    until the next keyframe, from which it starts again."""
+
+    def __init__(self, keyframe_start: Callable[[RtpPacket], bool]) -> None:
+        super().__init__(capacity=512, is_video=True)
+        self._keyframe_start = keyframe_start
+        self.restarting = False
+        self.restarts = 0
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        sequence = packet.sequence_number
+        if self._ahead(sequence) and self._keyframe_start(packet) and (self.restarting or self._hole_before(sequence)):
+            if self._origin is not None:
+                self.remove(min((sequence - self._origin) & 0xFFFF, self.capacity))
+            self._origin = sequence
+            self.restarting = False
+            self.restarts += 1
+        pli, frame = super().add(packet)
+        return (pli, None) if self.restarting else (pli, frame)
+
+    def _ahead(self, sequence: int) -> bool:
+        """Whether ``sequence`` comes after the oldest packet waiting (or nothing waits yet)."""
+        origin = self._origin
+        return origin is None or 0 < (sequence - origin) & 0xFFFF < 0x8000
+
+    def _hole_before(self, sequence: int) -> bool:
+        """Whether a packet between the oldest one waiting and ``sequence`` is missing."""
+        origin = self._origin
+        if origin is None:
+            return False
+        span = (sequence - origin) & 0xFFFF
+        return span >= self.capacity or any(self._packets[(origin + i) % self.capacity] is None for i in range(span))
+
+
+def restartable_video(receiver: RTCRtpReceiver) -> RestartableVideoBuffer:
+    """Give a video receiver a jitter buffer that :func:`restart_at_keyframe` can reset (call from
+    ``pc.on("track")``, before media arrives)."""
+
+    def keyframe_start(packet: RtpPacket) -> bool:
+        codec = receiver._RTCRtpReceiver__codecs.get(packet.payload_type)  # type: ignore[attr-defined]
+        mime = codec.mimeType.lower() if codec is not None else ""
+        if mime == "video/vp8":
+            return vp8.is_keyframe_start(packet.payload)
+        return mime == "video/h264" and h264.is_keyframe_start(packet.payload)
+
+    buffer = RestartableVideoBuffer(keyframe_start)
+    receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
+    return buffer
+
+
+def restart_at_keyframe(receiver: RTCRtpReceiver) -> bool:
+    """Make the receiver drop what it waits for and decode again from the next keyframe, as a
+    browser does after a loss it cannot repair; False if the receiver was not made restartable."""
+    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+    if not isinstance(buffer, RestartableVideoBuffer):
+        return False
+    buffer.restarting = True
+    return True
+
+
+def waiting_for_keyframe(receiver: RTCRtpReceiver) -> bool:
+    """Whether the receiver restarts at the next keyframe and has not seen one yet."""
+    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+    return isinstance(buffer, RestartableVideoBuffer) and buffer.restarting
 
 
 # -- links and ICE ---------------------------------------------------------------------------------
