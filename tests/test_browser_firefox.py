@@ -212,8 +212,11 @@ async def test_firefox_and_chromium_ten_quick_nexts(server) -> None:
             page = await context.new_page()
             await page.goto(url)
             users.append(Participant("cid", page, firefox=False))
-            for user in users:
+            for user in users:  # connected, then agree to the service's rules in their dialog
                 await user.wait_js("() => !!window.sfu && window.sfu.negotiated === true")
+                await user.wait_js("() => !!document.querySelector('#rules-dialog[open]')")
+                await user.click("#rules-accept")
+                await user.wait_js("() => window.sfu.rulesAccepted === true")
                 await user.click("#start")
             deadline = time.monotonic() + WAIT_S
             while sum([await u.state() == "paired" for u in users]) < 2:
