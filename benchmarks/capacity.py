@@ -7,7 +7,9 @@ Prints, per target: server CPU per pair-second (and per delivered frame), projec
 received fps, latency, Next -> first frame, and the ratio of the reference relay's CPU cost to this
 target's (higher is better: "x times cheaper than the reference"). The forwarding modes are the
 choices of ``sfu serve --forwarding`` unless ``--modes`` names them; ``MODE+uvloop`` runs a mode on
-uvloop's event loop.
+uvloop's event loop. Automatic moderation is off (this measures forwarding) unless a target says
+``MODE+moderation``: then the server screens every pairing and samples everyone as ``sfu serve``
+does by default (NudeNet when installed).
 """
 
 from __future__ import annotations
@@ -48,9 +50,14 @@ def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
     if target == REFERENCE:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "reference_relay.py"), "--port", str(port)]
     else:
-        mode, _, loop = target.partition("+")  # "packet+uvloop": the same mode on uvloop's event loop
+        mode, *extras = target.split("+")  # "packet+uvloop": the same mode on uvloop's event loop
+        unknown = set(extras) - {"uvloop", "moderation"}
+        if unknown:
+            raise SystemExit(f"unknown target option(s) {', '.join(sorted(unknown))} in {target!r}")
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning"]
-        if loop == "uvloop":
+        if "moderation" not in extras:
+            serve += ["--moderation-classifier", "none"]
+        if "uvloop" in extras:
             code = f"import sys, uvloop; uvloop.install(); from sfu.cli import main; sys.exit(main({serve!r}))"
             cmd = [sys.executable, "-c", code]
         else:
