@@ -133,10 +133,11 @@ def test_malformed_messages_are_refused(body: bytes) -> None:
             m.decode_feedback(body)
 
 
-def test_media_needs_a_tag_and_an_rtp_header() -> None:
-    assert m.open_media(m.media(5, bytes(12))) == (5, bytes(12))
-    with pytest.raises(ValueError):
-        m.open_media(b"\x00\x00\x00\x05short")
+def test_media_entries_need_a_tag_a_length_and_an_rtp_header() -> None:
+    assert m.open_media(m.media(5, bytes(12)) + m.media(6, bytes(20))) == [(5, bytes(12)), (6, bytes(20))]
+    for bad in (b"", b"\x00\x00\x00\x05short", m.media(5, bytes(11)), m.media(5, bytes(30))[:-1]):
+        with pytest.raises(ValueError):
+            m.open_media(bad)
 
 
 def test_a_peer_is_one_line_without_its_key_in_repr() -> None:

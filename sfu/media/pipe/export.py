@@ -30,16 +30,21 @@ log = logging.getLogger(__name__)
 
 #: Sends one body of a kind to a peer (sealed with the peer's key).
 Send = Callable[[PipePeer, Kind, bytes], None]
+#: Queues one media entry (:func:`~.messages.media`) for a peer.
+SendMedia = Callable[[PipePeer, bytes], None]
 
 
 class Export:
     """One local publisher's media sent to one process (``to``) while it exists."""
 
-    def __init__(self, publisher: str, to: PipePeer, send: Send, counters: PipeCounters, *, hidden: bool) -> None:
+    def __init__(
+        self, publisher: str, to: PipePeer, send: Send, send_media: SendMedia, counters: PipeCounters, *, hidden: bool
+    ) -> None:
         self.publisher = publisher
         self.to = to
         self.hidden = hidden
         self._send = send
+        self._send_media = send_media
         self._counters = counters
         self.tags = {kind: random.getrandbits(32) for kind in ("audio", "video")}
         self.feeds: dict[str, PacketFeed] = {}
@@ -70,7 +75,7 @@ class Export:
         kind = feed.kind
         video = kind == "video"
         tag = self.tags[kind]
-        to, send, counters = self.to, self._send, self._counters
+        to, send, counters = self.to, self._send_media, self._counters
         history = self.history
         described = self._described
         sent_packets, sent_bytes = counters.packets_sent, counters.bytes_sent
@@ -83,7 +88,7 @@ class Export:
             data = arrival.view.data
             if video:
                 history.add(arrival.view.sequence, data, now)
-            send(to, Kind.MEDIA, messages.media(tag, data))
+            send(to, messages.media(tag, data))
             sent_packets[kind] += 1
             sent_bytes[kind] += len(data)
 
@@ -114,7 +119,7 @@ class Export:
         for sequence in sequences:
             packet = self.history.get(sequence, now)
             if packet is not None:
-                self._send(self.to, Kind.MEDIA, messages.media(tag, packet))
+                self._send_media(self.to, messages.media(tag, packet))
                 count += 1
         self._counters.resent += count
         return count

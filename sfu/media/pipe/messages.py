@@ -6,7 +6,8 @@
 * :class:`Feedback` (importer -> exporter): what the watcher's side asks of the publisher: a
   keyframe, a bitrate cap (or none), NACKed sequence numbers of the publisher's stream, a watcher
   attached / detached, or a description.
-* media: a 4-byte stream tag followed by one RTP packet, as the exporter's feed received it.
+* media: one or more RTP packets as the exporter's feeds received them, each preceded by its
+  4-byte stream tag and 2-byte length (packets leaving within a millisecond share one datagram).
 
 Bodies are JSON (small, sent a few times a second at most) except media, which is binary. Anything
 that does not decode into these exact shapes raises :class:`ValueError`.
@@ -24,7 +25,7 @@ from ..rtp.legs import Codec, InboundLeg
 MAX_ID = 200  #: longest participant id accepted
 MAX_NACKS = 256
 OPS = ("keyframe", "cap", "nack", "attach", "detach", "describe")
-_TAG = struct.Struct("!I")
+_ENTRY = struct.Struct("!IH")
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,27 @@ class Feedback:
 
 
 def media(tag: int, packet: bytes) -> bytes:
-    return _TAG.pack(tag) + packet
+    """One packet's entry in a media datagram (entries are concatenated)."""
+    return _ENTRY.pack(tag, len(packet)) + packet
 
 
-def open_media(body: bytes) -> tuple[int, bytes]:
-    if len(body) < 4 + 12:
-        raise ValueError("media datagram too short for a tag and an RTP header")
-    return _TAG.unpack_from(body)[0], body[4:]
+def open_media(body: bytes) -> list[tuple[int, bytes]]:
+    """The (stream tag, RTP packet) entries of a media datagram."""
+    entries = []
+    pos, end = 0, len(body)
+    unpack = _ENTRY.unpack_from
+    while pos < end:
+        if end - pos < 6:
+            raise ValueError("media entry truncated")
+        tag, size = unpack(body, pos)
+        pos += 6
+        if size < 12 or pos + size > end:
+            raise ValueError("media entry too short for an RTP header, or truncated")
+        entries.append((tag, body[pos : pos + size]))
+        pos += size
+    if not entries:
+        raise ValueError("empty media datagram")
+    return entries
 
 
 # -- describe --------------------------------------------------------------------------------------

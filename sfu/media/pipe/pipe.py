@@ -37,6 +37,17 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two descriptions of each export (a lost one costs at most this long).
 DESCRIBE_INTERVAL = 1.0
+#: Media packets for one process leaving within this many seconds share a datagram (a video frame's
+#: packets arrive back to back): one seal, one ``sendto`` and one wake-up of the receiver per batch.
+BATCH_DELAY = 0.001
+#: Largest media datagram to a process on this machine (loopback) and to one on another machine
+#: (a typical path MTU minus headers: no IP fragmentation).
+BATCH_BYTES_LOOPBACK = 60_000
+BATCH_BYTES_NETWORK = 1_400
+
+
+def _batch_limit(host: str) -> int:
+    return BATCH_BYTES_LOOPBACK if host.startswith("127.") or host in ("::1", "localhost") else BATCH_BYTES_NETWORK
 
 
 @dataclass
@@ -81,6 +92,9 @@ class MediaPipe:
         self._imports: dict[str, _Import] = {}
         self._by_tag: dict[tuple[bytes, int], ImportedSource] = {}
         self._address: tuple[str, int] | None = None
+        #: Media entries waiting to leave, per peer address: (peer, entries, bytes).
+        self._batches: dict[tuple[str, int], tuple[PipePeer, list[bytes], list[int]]] = {}
+        self._flush_handle: asyncio.TimerHandle | None = None
 
     # -- life ------------------------------------------------------------------------------------
     async def start(self, router: MediaRouter) -> None:
@@ -101,6 +115,9 @@ class MediaPipe:
             for export in exports.values():
                 export.close()
         self._exports.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self._flush()
         for publisher in list(self._imports):
             self.forget(publisher)
         if self._timer is not None:
@@ -138,7 +155,8 @@ class MediaPipe:
         if current is not None:
             current.close(tell=False)
         router = self._router
-        export = Export(publisher, to, self._send, self.counters, hidden=router is not None and router.is_hidden(publisher))
+        hidden = router is not None and router.is_hidden(publisher)
+        export = Export(publisher, to, self._send, self._send_media, self.counters, hidden=hidden)
         exports[to.address] = export
         media = router.get(publisher) if router is not None else None
         if media is not None:
@@ -219,6 +237,34 @@ class MediaPipe:
             return
         transport.sendto(self._sealer.seal(peer.key, kind, body), peer.address)
 
+    def _send_media(self, peer: PipePeer, entry: bytes) -> None:
+        batch = self._batches.get(peer.address)
+        if batch is not None and batch[0] is not peer and batch[0] != peer:
+            self._flush_one(batch)
+            batch = None
+        if batch is None:
+            batch = self._batches[peer.address] = (peer, [], [0, _batch_limit(peer.address[0])])
+        elif batch[2][0] + len(entry) > batch[2][1]:
+            self._flush_one(batch)
+        batch[1].append(entry)
+        batch[2][0] += len(entry)
+        if self._flush_handle is None and self._transport is not None:
+            self._flush_handle = asyncio.get_running_loop().call_later(BATCH_DELAY, self._flush)
+
+    def _flush_one(self, batch: tuple[PipePeer, list[bytes], list[int]]) -> None:
+        peer, entries, size = batch
+        if entries:
+            self._send(peer, Kind.MEDIA, b"".join(entries))
+            entries.clear()
+            size[0] = 0
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        for batch in self._batches.values():
+            self._flush_one(batch)
+        if len(self._batches) > 64:  # forget peers nothing was sent to lately
+            self._batches = {a: b for a, b in self._batches.items() if b[1]}
+
     def _feedback_to(self, origin: PipePeer) -> Callable[[messages.Feedback], None]:
         def send(feedback: messages.Feedback) -> None:
             self._send(origin, Kind.FEEDBACK, messages.encode_feedback(feedback))
@@ -249,15 +295,18 @@ class MediaPipe:
             self._refusals.warning(now, "media pipe: datagram refused (%s%s)", reason, f": {detail}" if detail else "")
 
     def _on_media(self, opened: Opened, now: float) -> None:
-        tag, packet = messages.open_media(opened.body)
-        source = self._by_tag.get((opened.sender, tag))
-        if source is None:
-            self.counters.drop("unknown_stream")
-            return
-        if not source.on_packet(packet, now):
-            raise ValueError("not an RTP packet")
-        self.counters.packets_received[source.kind] += 1
-        self.counters.bytes_received[source.kind] += len(packet)
+        sender, by_tag = opened.sender, self._by_tag
+        packets, octets = self.counters.packets_received, self.counters.bytes_received
+        for tag, packet in messages.open_media(opened.body):
+            source = by_tag.get((sender, tag))
+            if source is None:
+                self.counters.drop("unknown_stream")
+                continue
+            if not source.on_packet(packet, now):
+                self.counters.drop("invalid")
+                continue
+            packets[source.kind] += 1
+            octets[source.kind] += len(packet)
 
     def _on_describe(self, opened: Opened) -> None:
         message = messages.decode_describe(opened.body)

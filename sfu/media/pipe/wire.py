@@ -33,11 +33,12 @@ HEADER_SIZE = 2 + NONCE_SIZE
 #: The smallest datagram that can be genuine: a header, an empty body and the tag.
 MIN_SIZE = HEADER_SIZE + TAG_SIZE
 #: Counters this far behind the newest one accepted from a sender are refused as too old.
-REPLAY_WINDOW = 4096
+REPLAY_WINDOW = 1024
 #: Senders (nonce prefixes) remembered by one receiver; the oldest is forgotten beyond.
 MAX_SENDERS = 1024
 
 _COUNTER_LIMIT = 1 << 48
+_WINDOW_MASK = (1 << REPLAY_WINDOW) - 1
 
 
 class Kind(IntEnum):
@@ -95,6 +96,9 @@ class Sealer:
         return header + self.cipher(key).encrypt(header[2:], body, header)
 
 
+_KIND_OF = {k.value: k for k in Kind}
+
+
 @dataclass(frozen=True, slots=True)
 class Opened:
     kind: Kind
@@ -119,7 +123,7 @@ class ReplayWindow:
     def accept(self, counter: int) -> None:
         if counter > self.highest:
             shift = counter - self.highest
-            self._mask = ((self._mask << shift) | 1) & ((1 << REPLAY_WINDOW) - 1)
+            self._mask = ((self._mask << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
             self.highest = counter
         else:
             self._mask |= 1 << (self.highest - counter)
@@ -138,10 +142,9 @@ class Opener:
             raise Refused("truncated")
         if data[0] != VERSION:
             raise Refused("malformed")
-        try:
-            kind = Kind(data[1])
-        except ValueError:
-            raise Refused("malformed") from None
+        kind = _KIND_OF.get(data[1])
+        if kind is None:
+            raise Refused("malformed")
         sender = data[2 : 2 + PREFIX_SIZE]
         counter = int.from_bytes(data[2 + PREFIX_SIZE : HEADER_SIZE], "big")
         window = self._windows.get(sender)
