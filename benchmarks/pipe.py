@@ -217,7 +217,8 @@ async def run(args: argparse.Namespace) -> None:
     for node, snapshot in zip(nodes[1:], stats[1:]):
         pipe = snapshot["pipe"]
         print(f"{node.name}: sent {pipe['packets_sent']}, received {pipe['packets_received']}, "
-              f"resent {pipe['resent']}, dropped {pipe['dropped']}")
+              f"resent {pipe['resent']}, control sent {pipe['control_sent']} received {pipe['control_received']}, "
+              f"dropped {pipe['dropped']}")
 
 
 def main() -> None:

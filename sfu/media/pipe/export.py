@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Sends one body of a kind to a peer (sealed with the peer's key).
 Send = Callable[[PipePeer, Kind, bytes], None]
-#: Queues one media entry (:func:`~.messages.media`) for a peer.
-SendMedia = Callable[[PipePeer, bytes], None]
+#: Queues one media entry (:func:`~.messages.media`) for a peer; the flag: send what is queued now.
+SendMedia = Callable[[PipePeer, bytes, bool], None]
 
 
 class Export:
@@ -88,7 +88,8 @@ class Export:
             data = arrival.view.data
             if video:
                 history.add(arrival.view.sequence, data, now)
-            send(to, messages.media(tag, data))
+            # A picture's packets leave together with its last one (marker bit); sound at once.
+            send(to, messages.media(tag, data), not video or arrival.view.marker)
             sent_packets[kind] += 1
             sent_bytes[kind] += len(data)
 
@@ -119,7 +120,7 @@ class Export:
         for sequence in sequences:
             packet = self.history.get(sequence, now)
             if packet is not None:
-                self._send_media(self.to, messages.media(tag, packet))
+                self._send_media(self.to, messages.media(tag, packet), True)
                 count += 1
         self._counters.resent += count
         return count

@@ -15,6 +15,7 @@ requests, bitrate caps (the watcher's REMB), attach/detach, and NACKs of packets
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,13 +31,23 @@ from .messages import Feedback
 if TYPE_CHECKING:
     import av
 
+#: A watcher's estimate goes to the exporter at most this often (seconds; browsers and aiortc send
+#: REMB on every packet while they see congestion), unless it asks for much less than the last one.
+CAP_INTERVAL = 0.25
+#: An estimate below this share of the last one sent goes at once.
+CAP_DROP = 0.9
+
 
 class ImportedSource:
     """One kind of a remote publisher's media, fed by the pipe."""
 
-    def __init__(self, source_id: SourceId, feedback: Callable[[Feedback], None]) -> None:
+    def __init__(
+        self, source_id: SourceId, feedback: Callable[[Feedback], None], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.id = source_id
         self._feedback = feedback
+        self._clock = clock
+        self._cap_sent: tuple[int | None, float] | None = None  #: the last cap sent, and when
         self.leg: InboundLeg | None = None
         self.sink: Sink | None = None
         self._route: PacketRoute | None = None
@@ -114,6 +125,7 @@ class ImportedSource:
 
     def attach(self, sink: Sink) -> None:
         self.sink = sink
+        self._cap_sent = None
         self.reroute()
         self._feedback(Feedback(self.id.participant, self.kind, "attach"))
 
@@ -128,8 +140,17 @@ class ImportedSource:
             self._feedback(Feedback(self.id.participant, "video", "keyframe"))
 
     def set_bitrate_cap(self, bps: int | None) -> None:
-        if self.kind == "video":
-            self._feedback(Feedback(self.id.participant, "video", "cap", bps=bps))
+        if self.kind != "video":
+            return
+        now = self._clock()
+        last = self._cap_sent
+        if last is not None and now - last[1] < CAP_INTERVAL and last[0] == bps:
+            return
+        if last is not None and now - last[1] < CAP_INTERVAL and bps is not None and last[0] is not None:
+            if bps >= last[0] * CAP_DROP:
+                return
+        self._cap_sent = (bps, now)
+        self._feedback(Feedback(self.id.participant, "video", "cap", bps=bps))
 
     async def picture(self, timeout: float) -> av.VideoFrame | None:
         """Always ``None``: pictures are taken in the publisher's own process (moderation samples

@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two descriptions of each export (a lost one costs at most this long).
 DESCRIBE_INTERVAL = 1.0
-#: Media packets for one process leaving within this many seconds share a datagram (a video frame's
-#: packets arrive back to back): one seal, one ``sendto`` and one wake-up of the receiver per batch.
-BATCH_DELAY = 0.001
+#: The packets of one picture for one process share a datagram, sent with the picture's last packet
+#: (one seal, one ``sendto`` and one wake-up of the receiver per picture); should that packet not
+#: come, what waits is sent after this many seconds.
+BATCH_DELAY = 0.002
 #: Largest media datagram to a process on this machine (loopback) and to one on another machine
 #: (a typical path MTU minus headers: no IP fragmentation).
 BATCH_BYTES_LOOPBACK = 60_000
@@ -115,8 +116,6 @@ class MediaPipe:
             for export in exports.values():
                 export.close()
         self._exports.clear()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
         self._flush()
         for publisher in list(self._imports):
             self.forget(publisher)
@@ -186,7 +185,8 @@ class MediaPipe:
             return
         if current is not None:
             self.forget(publisher)
-        sources = {kind: ImportedSource(SourceId(publisher, kind), self._feedback_to(origin)) for kind in KINDS}
+        feedback = self._feedback_to(origin)
+        sources = {kind: ImportedSource(SourceId(publisher, kind), feedback, self._clock) for kind in KINDS}
         self._imports[publisher] = _Import(origin, sources)
         self._send(origin, Kind.FEEDBACK, messages.encode_feedback(messages.Feedback(publisher, "video", "describe")))
 
@@ -237,7 +237,7 @@ class MediaPipe:
             return
         transport.sendto(self._sealer.seal(peer.key, kind, body), peer.address)
 
-    def _send_media(self, peer: PipePeer, entry: bytes) -> None:
+    def _send_media(self, peer: PipePeer, entry: bytes, now: bool) -> None:
         batch = self._batches.get(peer.address)
         if batch is not None and batch[0] is not peer and batch[0] != peer:
             self._flush_one(batch)
@@ -248,7 +248,13 @@ class MediaPipe:
             self._flush_one(batch)
         batch[1].append(entry)
         batch[2][0] += len(entry)
-        if self._flush_handle is None and self._transport is not None:
+        if now:
+            self._flush_one(batch)
+            handle = self._flush_handle
+            if handle is not None and not any(b[1] for b in self._batches.values()):
+                handle.cancel()  # nothing waits: a cancelled timer wakes nobody
+                self._flush_handle = None
+        elif self._flush_handle is None and self._transport is not None:
             self._flush_handle = asyncio.get_running_loop().call_later(BATCH_DELAY, self._flush)
 
     def _flush_one(self, batch: tuple[PipePeer, list[bytes], list[int]]) -> None:
@@ -259,7 +265,9 @@ class MediaPipe:
             size[0] = 0
 
     def _flush(self) -> None:
-        self._flush_handle = None
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()  # a cancelled timer wakes nobody
+            self._flush_handle = None
         for batch in self._batches.values():
             self._flush_one(batch)
         if len(self._batches) > 64:  # forget peers nothing was sent to lately
