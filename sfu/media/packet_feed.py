@@ -77,6 +77,9 @@ class PacketFeed(EncodedFeed):
         self._pictures: list[asyncio.Future[Any]] = []
         #: False: aiortc's frame path gets the packets (the watcher needs them transcoded).
         self.active = True
+        #: Also called with each packet as forwarded (RTX unwrapped) and ``now``: watchers in other
+        #: processes (the media pipe's exports).
+        self.taps: list[Callable[[Arrival, float], None]] = []
         hooks.on_receiver_parameters(receiver, self._started)
         hooks.on_sender_report(receiver, self._on_sender_report)
 
@@ -119,6 +122,15 @@ class PacketFeed(EncodedFeed):
         self._route = None
         self.active = True
 
+    def remote_watcher(self, attached: bool) -> None:
+        """A watcher in another process started (``True``) or stopped following this feed: as
+        :meth:`on_attach` / :meth:`on_detach` for the bitrate cap and the first keyframe."""
+        now = self._clock()
+        self.cap.clear(now)
+        if attached:
+            self._publishing.rate(self.octets, now)
+            self.request_keyframe()
+
     # -- per packet ------------------------------------------------------------------------------
     def on_rtp(self, packet: bytes, now: float) -> None:
         self.octets += len(packet)
@@ -144,6 +156,9 @@ class PacketFeed(EncodedFeed):
             if payload_type is not None:
                 level = one_byte_extension(view, self._level_id) if self._level_id else None
                 route[0].forward(self.id, view, payload_type, now, level)
+        if self.taps:
+            for tap in self.taps:
+                tap(arrival, now)
         if self._collector is not None:
             self._collect(arrival)
         if inbound.loss.missing:
@@ -158,7 +173,7 @@ class PacketFeed(EncodedFeed):
         rtcp_ssrc = hooks.receiver_rtcp_ssrc(self._receiver)
         if report.nack and rtcp_ssrc is not None and inbound.media_ssrc is not None and self._output:
             self._output.send_rtcp(rtcp.nack(rtcp_ssrc, inbound.media_ssrc, report.nack))
-        if report.keyframe and self.kind == "video" and (self.sink is not None or self._pictures):
+        if report.keyframe and self.kind == "video" and (self.sink is not None or self.taps or self._pictures):
             self.keyframes.request(now)
 
     def _send_receiver_report(self, now: float) -> None:

@@ -18,7 +18,7 @@ checked before it is shown). The router also says whether a participant's video 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .peer import PeerMedia
 from .source import Source, SourceDirectory
@@ -28,6 +28,22 @@ if TYPE_CHECKING:
 
 #: Video counts as reaching the server while its last frame arrived at most this long ago (seconds).
 VIDEO_FRESH = 2.0
+
+
+class RouterObserver(Protocol):
+    """Told what happens to local participants' media (e.g. the media pipe, which exports them)."""
+
+    def source_added(self, source: Source) -> None:
+        """A local participant's track arrived."""
+        ...
+
+    def participant_discarded(self, participant: str) -> None:
+        """A participant was discarded (their media is closed by its owner)."""
+        ...
+
+    def hidden_changed(self, publisher: str, hidden: bool) -> None:
+        """``publisher``'s video was hidden or shown again (:meth:`MediaRouter.hide`)."""
+        ...
 
 
 class MediaRouter:
@@ -43,6 +59,11 @@ class MediaRouter:
         self._video_listeners: dict[str, list[tuple[Callable[[], None], list[Callable[[], None]]]]] = {}
         #: Called with (watcher, publisher or None) before the watcher's tracks are switched.
         self.on_watch: Callable[[str, str | None], None] | None = None
+        self._observers: list[RouterObserver] = []
+
+    def observe(self, observer: RouterObserver) -> None:
+        """Tell ``observer`` of local tracks arriving, participants discarded, publishers hidden."""
+        self._observers.append(observer)
 
     def add(self, participant: str, media: PeerMedia) -> None:
         """Hold ``participant``'s media; its sources are known by this id from now on."""
@@ -62,6 +83,8 @@ class MediaRouter:
             self.connect(watcher, None)
         self._hidden.discard(participant)
         self._video_listeners.pop(participant, None)
+        for observer in list(self._observers):
+            observer.participant_discarded(participant)
         return media
 
     def get(self, participant: str) -> PeerMedia | None:
@@ -115,6 +138,8 @@ class MediaRouter:
             track = media.outbound.get("video") if media is not None else None
             if track is not None:
                 track.set_hidden(hidden)
+        for observer in list(self._observers):
+            observer.hidden_changed(publisher, hidden)
 
     def is_hidden(self, publisher: str) -> bool:
         return publisher in self._hidden
@@ -164,6 +189,14 @@ class MediaRouter:
             for listener, cancels in self._video_listeners.pop(participant, []):
                 if feed is not None:
                     cancels.append(feed.when_media(listener))
+        self.published(source)
+        for observer in list(self._observers):
+            observer.source_added(source)
+
+    def published(self, source: Source) -> None:
+        """A source appeared, local or from another :class:`SourceDirectory` (whose sources are
+        looked up when a watcher connects): connect it to whoever already watches its participant."""
+        participant = source.id.participant
         hidden = participant in self._hidden
         for watcher, publisher in list(self._watching.items()):
             if publisher != participant:

@@ -24,7 +24,7 @@ from aiortc import (
 )
 from aiortc.codecs import depayload, get_encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from ..rtp import h264, vp8
 from .ice import ice_connections
@@ -99,6 +99,20 @@ def take_keyframe_request(sender: RTCRtpSender) -> bool:
     if requested:
         setattr(sender, name, False)
     return requested
+
+
+def count_keyframe_requests(sender: RTCRtpSender) -> Callable[[], int]:
+    """From now on, count the PLIs ``sender`` receives; returns a function that reads the count."""
+    original = sender._handle_rtcp_packet
+    count = [0]
+
+    async def _handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
+            count[0] += 1
+        await original(packet)
+
+    sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+    return lambda: count[0]
 
 
 # -- receivers -------------------------------------------------------------------------------------
