@@ -28,6 +28,7 @@ from .moderation.live import LiveModeration, report_detections
 from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
 from .pairing import Matchmaker
+from .pairing.shared import LocalPairing
 from .signaling.connection import Session
 from .signaling.errors import ErrorCode
 from .signaling.housekeeping import Housekeeping
@@ -86,18 +87,20 @@ class Server:
             CameraGate(lambda who: self.media.video_live(who, time.monotonic()), self.media.when_video)
             if config.moderation.require_camera else None
         )
+        self.pairing = LocalPairing(self.matchmaker)
         self.switchboard = Switchboard(
-            config, matchmaker=self.matchmaker, router=self.media, negotiator=negotiator, metrics=self.metrics,
+            config, pairing=self.pairing, router=self.media, negotiator=negotiator, metrics=self.metrics,
             limits=self.limits, addresses=self.addresses, tag_address=self.tag_address,
             ice_servers=self.ice_issuer.for_client, camera=self.camera,
         )
+        self.pairing.sink = self.switchboard.deliver
         #: Automatic detection (flagged samples become automatic reports once :meth:`start` opened the
         #: moderation service).
         self.live = LiveModeration(
             config.moderation, self.media, notify=self._tell_moderation, registry=self.metrics.registry
         )
         self.housekeeping = Housekeeping(
-            config, self.switchboard, matchmaker=self.matchmaker, limits=self.limits, metrics=self.metrics,
+            config, self.switchboard, limits=self.limits, metrics=self.metrics,
             closing=self.closing,
         )
         #: Reports, bans, rules (opened by :meth:`start`: it needs its database).
