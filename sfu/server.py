@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 from aiortc import RTCIceServer
@@ -29,6 +29,10 @@ from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
 from .pairing import Matchmaker
 from .pairing.shared import LocalPairing
+
+if TYPE_CHECKING:
+    from .cluster import ClusterLink
+    from .cluster.media import MediaSeam
 from .signaling.connection import Session
 from .signaling.errors import ErrorCode
 from .signaling.housekeeping import Housekeeping
@@ -67,7 +71,17 @@ class Server:
             interest_wait=config.interest_wait,
             language_wait=config.language_wait,
         )
-        self.media = MediaRouter()
+        #: Media of partners served by other processes (only with a shared pool, ``redis_url``).
+        self.remote_media: Optional[MediaSeam] = None
+        if config.redis_url:
+            from .cluster.media import MediaSeam
+
+            self.remote_media = MediaSeam()
+        self.media = MediaRouter(elsewhere=self.remote_media)
+        if self.remote_media is not None:
+            self.remote_media.router = self.media
+        #: This process's part in the shared pool (opened by :meth:`start`).
+        self.cluster: Optional[ClusterLink] = None
         self.limits = SessionLimits(config)
         self.addresses = AddressLimits(config)
         self.tag_address = AddressTagger(full=config.log_client_addresses)
@@ -113,12 +127,20 @@ class Server:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.config.redis_url:  # first: an unreachable Redis stops the start-up before anything opens
+            from .cluster import ClusterLink
+
+            assert self.remote_media is not None
+            self.remote_media.open(self.config.pipe_address)
+            self.cluster = await ClusterLink.open(self.config, self.switchboard, self.remote_media)
         self.moderation = await ModerationService.open(
             self.config.moderation, registry=self.metrics.registry, exempt=self.config.ip_limits_exempt
         )
         self.moderation.start()
         self.safety = self.switchboard.safety = Safety(self.moderation, self.media, self.closing)
         self.live.on_flagged = report_detections(self.moderation, self._identity_of)
+        if self.cluster is not None:
+            await self.cluster.start(self.moderation)
         self.housekeeping.start()
         screening = await self.live.start()
         if screening is not None:
@@ -137,6 +159,8 @@ class Server:
         if self.safety is not None:
             await self.safety.settle()
         await self.closing.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.moderation is not None:
             await self.moderation.close()
 
@@ -149,6 +173,8 @@ class Server:
         session = self.sessions.get(participant)
         if session is not None:
             session.send(Moderation(action, reason))
+        elif self.cluster is not None:  # e.g. a remote partner whose video was hidden here
+            self.cluster.tell(participant, action, reason)
 
     # -- status ----------------------------------------------------------------------------------
     def _directions(self) -> dict[str, dict[str, int]]:
@@ -156,7 +182,8 @@ class Server:
 
     def status(self) -> dict:
         mm = self.matchmaker
-        return {
+        sb = self.switchboard
+        status = {
             "status": "ok" if self.accepting and self.ready else "draining",
             "version": __version__,
             "forwarding": self.forwarding.name,
@@ -165,11 +192,25 @@ class Server:
             "pairing": {"by_basis": dict(mm.pairs_by_basis), "time_to_pair_seconds": self.metrics.time_to_pair_quantiles()},
             "directions": self._directions(),
         }
+        if self.cluster is not None:
+            pool = self.cluster.counts()
+            status["participants"] = {"connected": len(self.sessions), "waiting": len(sb.looking),
+                                      "paired": len(sb.partners)}
+            status.pop("pairs_made")
+            status["pairing"] = {"time_to_pair_seconds": self.metrics.time_to_pair_quantiles(),
+                                 "shared": True, "reachable": self.cluster.reachable}
+            status["node"] = self.cluster.process.node
+            status["worker"] = self.cluster.process.worker
+            status["pool"] = {"processes": pool.processes, "participants": {
+                "connected": pool.connected, "waiting": pool.waiting, "paired": pool.paired}}
+        return status
 
     def readiness(self) -> tuple[bool, str]:
         """Whether a new participant would be accepted (for /readyz), and why not."""
         if not self.accepting or not self.ready:
             return False, "draining"
+        if self.cluster is not None and not self.cluster.reachable:
+            return False, "pairing unavailable"
         return (False, "full") if self._full() else (True, "ready")
 
     def _full(self) -> bool:

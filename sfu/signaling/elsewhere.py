@@ -12,8 +12,8 @@ class Elsewhere(Protocol):
     def paired(self, local: str, remote: str) -> None:
         """``local``'s new partner ``remote`` is served elsewhere: bring their media here."""
 
-    def parted(self, local: str, remote: str) -> None:
-        """``local`` no longer watches ``remote``."""
+    def parted(self, local: str, partner: str) -> None:
+        """``local`` and ``partner`` (served here or elsewhere) are no longer partners."""
 
     def chat(self, sender: str, remote: str, text: str) -> None:
         """Hand ``text`` to ``remote``, ``sender``'s partner served elsewhere."""

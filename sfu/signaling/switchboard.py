@@ -133,6 +133,7 @@ class Switchboard:
                 except PairingUnavailable:
                     if self.elsewhere is not None:
                         self.elsewhere.left(session.id)
+                self._part(session.id)
                 del self.sessions[session.id]
                 self._forget(session.id)
                 if self.safety:
@@ -357,7 +358,7 @@ class Switchboard:
 
     def _part(self, who: str) -> None:
         partner = self.partners.pop(who, None)
-        if partner is not None and partner not in self.sessions and self.elsewhere is not None:
+        if partner is not None and self.elsewhere is not None:
             self.elsewhere.parted(who, partner)
 
     def _paired(self, event: Paired, now: float) -> None:
