@@ -179,11 +179,15 @@ class ClusterLink:
 
     # -- moderation ----------------------------------------------------------------------------------
     def _ban_made(self, ban: Ban) -> None:
-        self._spawn(self.bus.send_all(self.directory.live(), {"t": "ban", "ban": dataclasses.asdict(ban)}))
+        self._spawn(self._to_everyone({"t": "ban", "ban": dataclasses.asdict(ban)}))
 
     def _warning_made(self, warned: Warned) -> None:
-        message = {"t": "warn", "device": warned.identity.device, "reason": warned.reason, "report": warned.report_id}
-        self._spawn(self.bus.send_all(self.directory.live(), message))
+        self._spawn(self._to_everyone(
+            {"t": "warn", "device": warned.identity.device, "reason": warned.reason, "report": warned.report_id}))
+
+    async def _to_everyone(self, message: Message) -> None:
+        await self.directory.refresh()  # rare and important: to every process alive now
+        await self.bus.send_all(self.directory.live(), message)
 
     # -- messages from other processes -----------------------------------------------------------------
     async def _send_to(self, participant: str, message: Message) -> None:
