@@ -16,6 +16,8 @@ from .config import Config, ConfigError, add_arguments, all_settings, load, rend
 
 #: Exit status for an unusable configuration (as argparse uses for bad usage).
 EXIT_CONFIG = 2
+#: Exit status when the shared pool (``--redis-url``) cannot be reached at start-up.
+EXIT_UNAVAILABLE = 3
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +73,7 @@ def _config(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .media.aiortc_hooks import PrivateApiError
+    from .pairing.shared import PairingUnavailable
     from .runner import TlsError, run
 
     try:
@@ -80,6 +83,9 @@ def _serve(args: argparse.Namespace) -> int:
         return _report(exc)
     except (TlsError, PrivateApiError) as exc:
         return _report(ConfigError([str(exc)]))
+    except PairingUnavailable as exc:
+        print(f"sfu: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
 
 
 def _add_loadtest(sub: argparse._SubParsersAction, with_arguments: bool) -> None:

@@ -133,10 +133,14 @@ class ServerMetrics:
         self.pairs.labels(forwarding=forwarding).inc()
         self.pairs_by_basis.labels(basis=basis).inc()
         for who in (a, b):
-            since = self._looking_since.pop(who, None)
-            if since is not None:
-                self.time_to_pair.observe(max(0.0, now - since))
-            self._paired_at[who] = now
+            self.on_partnered(who, now)
+
+    def on_partnered(self, who: str, now: float) -> None:
+        """``who`` got a partner (the pair itself is counted by :meth:`on_paired`, once, where it was made)."""
+        since = self._looking_since.pop(who, None)
+        if since is not None:
+            self.time_to_pair.observe(max(0.0, now - since))
+        self._paired_at[who] = now
 
     def time_to_pair_quantiles(self) -> dict[str, Optional[float]]:
         """Median and 95th percentile of the time to pair so far, estimated from the histogram."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from aiohttp import web
 from aiortc import RTCIceServer
@@ -28,6 +28,11 @@ from .moderation.live import LiveModeration, report_detections
 from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
 from .pairing import Matchmaker
+from .pairing.shared import LocalPairing
+
+if TYPE_CHECKING:
+    from .cluster import ClusterLink
+    from .cluster.media import MediaSeam
 from .signaling.connection import Session
 from .signaling.errors import ErrorCode
 from .signaling.housekeeping import Housekeeping
@@ -66,7 +71,17 @@ class Server:
             interest_wait=config.interest_wait,
             language_wait=config.language_wait,
         )
-        self.media = MediaRouter()
+        #: Media of partners served by other processes (only with a shared pool, ``redis_url``).
+        self.remote_media: Optional[MediaSeam] = None
+        if config.redis_url:
+            from .cluster.media import MediaSeam
+
+            self.remote_media = MediaSeam()
+        self.media = MediaRouter(elsewhere=self.remote_media)
+        if self.remote_media is not None:
+            self.remote_media.router = self.media
+        #: This process's part in the shared pool (opened by :meth:`start`).
+        self.cluster: Optional[ClusterLink] = None
         self.limits = SessionLimits(config)
         self.addresses = AddressLimits(config)
         self.tag_address = AddressTagger(full=config.log_client_addresses)
@@ -86,18 +101,20 @@ class Server:
             CameraGate(lambda who: self.media.video_live(who, time.monotonic()), self.media.when_video)
             if config.moderation.require_camera else None
         )
+        self.pairing = LocalPairing(self.matchmaker)
         self.switchboard = Switchboard(
-            config, matchmaker=self.matchmaker, router=self.media, negotiator=negotiator, metrics=self.metrics,
+            config, pairing=self.pairing, router=self.media, negotiator=negotiator, metrics=self.metrics,
             limits=self.limits, addresses=self.addresses, tag_address=self.tag_address,
             ice_servers=self.ice_issuer.for_client, camera=self.camera,
         )
+        self.pairing.sink = self.switchboard.deliver
         #: Automatic detection (flagged samples become automatic reports once :meth:`start` opened the
         #: moderation service).
         self.live = LiveModeration(
             config.moderation, self.media, notify=self._tell_moderation, registry=self.metrics.registry
         )
         self.housekeeping = Housekeeping(
-            config, self.switchboard, matchmaker=self.matchmaker, limits=self.limits, metrics=self.metrics,
+            config, self.switchboard, limits=self.limits, metrics=self.metrics,
             closing=self.closing,
         )
         #: Reports, bans, rules (opened by :meth:`start`: it needs its database).
@@ -110,12 +127,20 @@ class Server:
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.config.redis_url:  # first: an unreachable Redis stops the start-up before anything opens
+            from .cluster import ClusterLink
+
+            assert self.remote_media is not None
+            self.remote_media.open(self.config.pipe_address)
+            self.cluster = await ClusterLink.open(self.config, self.switchboard, self.remote_media)
         self.moderation = await ModerationService.open(
             self.config.moderation, registry=self.metrics.registry, exempt=self.config.ip_limits_exempt
         )
         self.moderation.start()
         self.safety = self.switchboard.safety = Safety(self.moderation, self.media, self.closing)
         self.live.on_flagged = report_detections(self.moderation, self._identity_of)
+        if self.cluster is not None:
+            await self.cluster.start(self.moderation)
         self.housekeeping.start()
         screening = await self.live.start()
         if screening is not None:
@@ -134,6 +159,8 @@ class Server:
         if self.safety is not None:
             await self.safety.settle()
         await self.closing.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()
         if self.moderation is not None:
             await self.moderation.close()
 
@@ -146,6 +173,8 @@ class Server:
         session = self.sessions.get(participant)
         if session is not None:
             session.send(Moderation(action, reason))
+        elif self.cluster is not None:  # e.g. a remote partner whose video was hidden here
+            self.cluster.tell(participant, action, reason)
 
     # -- status ----------------------------------------------------------------------------------
     def _directions(self) -> dict[str, dict[str, int]]:
@@ -153,7 +182,8 @@ class Server:
 
     def status(self) -> dict:
         mm = self.matchmaker
-        return {
+        sb = self.switchboard
+        status = {
             "status": "ok" if self.accepting and self.ready else "draining",
             "version": __version__,
             "forwarding": self.forwarding.name,
@@ -162,11 +192,25 @@ class Server:
             "pairing": {"by_basis": dict(mm.pairs_by_basis), "time_to_pair_seconds": self.metrics.time_to_pair_quantiles()},
             "directions": self._directions(),
         }
+        if self.cluster is not None:
+            pool = self.cluster.counts()
+            status["participants"] = {"connected": len(self.sessions), "waiting": len(sb.looking),
+                                      "paired": len(sb.partners)}
+            status.pop("pairs_made")
+            status["pairing"] = {"time_to_pair_seconds": self.metrics.time_to_pair_quantiles(),
+                                 "shared": True, "reachable": self.cluster.reachable}
+            status["node"] = self.cluster.process.node
+            status["worker"] = self.cluster.process.worker
+            status["pool"] = {"processes": pool.processes, "participants": {
+                "connected": pool.connected, "waiting": pool.waiting, "paired": pool.paired}}
+        return status
 
     def readiness(self) -> tuple[bool, str]:
         """Whether a new participant would be accepted (for /readyz), and why not."""
         if not self.accepting or not self.ready:
             return False, "draining"
+        if self.cluster is not None and not self.cluster.reachable:
+            return False, "pairing unavailable"
         return (False, "full") if self._full() else (True, "ready")
 
     def _full(self) -> bool:

@@ -215,6 +215,24 @@ class Config:
     brand_contact_url: Optional[str] = setting(
         None, "contact link shown under the page (https URL or mailto:)", metavar="URL"
     )
+    # -- several processes and machines on one shared pool (checked in sfu/config/cluster.py) ----
+    redis_url: Optional[str] = setting(
+        None,
+        "share the pool of people with other processes and machines through this Redis "
+        "(redis://[:password@]host:port/db; default: none, one process with its pool in memory)",
+        metavar="URL", secret=True,
+    )
+    node_id: Optional[str] = setting(None, "this machine's name in the shared pool (default: the host name)",
+                                     metavar="NAME")
+    worker_id: str = setting(
+        "0", "this process's name among the processes of its machine (set for each worker by --workers)", metavar="ID",
+    )
+    pipe_address: str = setting(
+        "127.0.0.1:0",
+        "address other processes send media to for the people this process serves, host[:port] (port 0: any "
+        "free port); with several machines, a private address the others reach",
+        metavar="HOST[:PORT]",
+    )
     # -- safety and moderation (their own settings, each one flag/variable/key like the above) --
     moderation: ModerationSettings = field(default_factory=ModerationSettings, metadata={"group": "moderation"})
 

@@ -10,6 +10,7 @@ import os
 from typing import Optional
 
 from .brand import brand_problems
+from .cluster import cluster_problems
 from .settings import Config, all_settings
 
 
@@ -48,6 +49,7 @@ def validate(config: Config) -> list[str]:
     problems += _network_problems(config)
     problems += brand_problems(config)
     problems += config.moderation.validate()
+    problems += cluster_problems(config.redis_url, config.node_id, config.worker_id, config.pipe_address)
     return problems
 
 

@@ -149,6 +149,14 @@ class ErrorCode(enum.StrEnum):
         True,
         "1008",
     )
+    PAIRING_UNAVAILABLE = (
+        "pairing_unavailable",
+        (
+            "`start` or `next` while the shared pool of people (Redis, `--redis-url`) cannot be reached: "
+            "nothing changed, a pair already formed keeps talking; try again in a few seconds."
+        ),
+        False,
+    )
     SHUTTING_DOWN = "shutting_down", "The server is stopping.", True, "1001"
     INTERNAL_ERROR = "internal_error", "A bug on the server; this one client is affected.", True, "1011"
 

@@ -17,7 +17,6 @@ from typing import Awaitable, Callable, Iterable, Optional
 from ..config import Config
 from ..limits import SessionLimits
 from ..metrics import ServerMetrics
-from ..pairing import Matchmaker
 from .errors import ErrorCode
 from .outgoing import Error, Online
 from .switchboard import Switchboard
@@ -80,14 +79,12 @@ class Housekeeping:
         config: Config,
         switchboard: Switchboard,
         *,
-        matchmaker: Matchmaker,
         limits: SessionLimits,
         metrics: ServerMetrics,
         closing: ClosingTasks,
     ) -> None:
         self.config = config
         self.switchboard = switchboard
-        self.matchmaker = matchmaker
         self.limits = limits
         self.metrics = metrics
         self.closing = closing
@@ -111,13 +108,13 @@ class Housekeeping:
 
     # -- one round of each ------------------------------------------------------------------------
     async def broadcast_online(self, now: float) -> None:
-        count = len(self.switchboard.sessions)
+        count = self.switchboard.online()
         if self.online.due(count):
             self.switchboard.send_all(Online(count))
 
     async def expire_cooldowns(self, now: float) -> None:
         """Pair people whose rematch cooldown with each other ended while they waited alone."""
-        self.switchboard.apply(self.matchmaker.expire(now), now)
+        await self.switchboard.expire()
 
     async def enforce_limits(self, now: float) -> None:
         """Close half-open and idle sessions (error ``timeout``)."""

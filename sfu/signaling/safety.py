@@ -66,8 +66,8 @@ class Safety:
         self.plan = CapturePlan.from_settings(service.settings)
         self.visitors: dict[str, Visitor] = {}
         self._captures: set[asyncio.Task[None]] = set()
-        service.on_ban(self._banned)
-        service.on_warn(self._warned)
+        service.on_ban(self.banned)
+        service.on_warn(self.warned)
 
     # -- arrivals and departures -----------------------------------------------------------------
     async def admit(self, session: Session, device: str, address: str, language: Optional[str]) -> Optional[Ban]:
@@ -183,7 +183,7 @@ class Safety:
             if v.identity.device == device or (address_hash is not None and v.identity.address_hash == address_hash)
         ]
 
-    def _banned(self, ban: Ban) -> None:
+    def banned(self, ban: Ban) -> None:
         """A new ban (moderator or automatic): everyone it covers is disconnected at once."""
         for visitor in self._covered(ban.device, ban.address_hash):
             session = visitor.session
@@ -193,7 +193,7 @@ class Safety:
             session.send(banned_error(ban))
             self.closing.spawn(session.flush_and_close(1008, b"banned"))
 
-    def _warned(self, warned: Warned) -> None:
+    def warned(self, warned: Warned) -> None:
         for visitor in self._covered(warned.identity.device, None):
             visitor.session.send(out.Moderation("warned", warned.reason))
 

@@ -1,9 +1,12 @@
 """Who is connected and who talks to whom: participants' arrivals and departures, their requests
 (offer, start, next, stop, chat), and the matchmaker's decisions carried out.
 
-Carrying out a decision is always in the same order: switch the media first (through the
-:class:`~sfu.media.router.MediaRouter`, by participant id), then tell the clients, then metrics and
-logs. The matchmaker itself is pure logic and knows nothing of this.
+Every request is one awaited call to the :class:`~sfu.pairing.shared.Pairing` (in memory, or the pool
+shared with other processes on Redis); its decisions come back as deliveries (:meth:`Switchboard.deliver`):
+during the call in memory, from the process's inbox on Redis. Carrying out a decision is always in the
+same order: switch the media first (through the :class:`~sfu.media.router.MediaRouter`, by participant
+id), then tell the clients, then metrics and logs. A partner served by another process is reached
+through :attr:`Switchboard.elsewhere` (:mod:`sfu.cluster`), which carries the other half.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
 from .. import __version__
 from ..config import Config, IceServer
@@ -19,9 +23,11 @@ from ..limits import AddressLimits, Refusal, SessionLimits
 from ..logs import AddressTagger
 from ..media.router import MediaRouter
 from ..metrics import ServerMetrics
-from ..pairing import Event, Idle, Matchmaker, Paired, PairingState, PartnerLeft, Preferences, Waiting
+from ..pairing import Event, Idle, Paired, PartnerLeft, Preferences, Waiting
+from ..pairing.shared import Delivery, NotOwner, Pairing, PairingUnavailable
 from . import outgoing as out
 from .connection import Session
+from .elsewhere import Elsewhere
 from .errors import ErrorCode, ProtocolError
 from .messages import AcceptRules, Chat, ClientMessage, Next, Offer, Report, Start, Stop, parse
 from .negotiation import Negotiator
@@ -32,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class Switchboard:
     """Every open session by id; the :class:`~sfu.signaling.connection.Handler` of each."""
@@ -40,7 +48,7 @@ class Switchboard:
         self,
         config: Config,
         *,
-        matchmaker: Matchmaker,
+        pairing: Pairing,
         router: MediaRouter,
         negotiator: Negotiator,
         metrics: ServerMetrics,
@@ -49,9 +57,12 @@ class Switchboard:
         tag_address: AddressTagger,
         ice_servers: Callable[[], list[IceServer]],
         camera: CameraGate | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self.matchmaker = matchmaker
+        self.pairing = pairing
+        #: The pairing's clock: the same in every process sharing a pool (wall-clock time on Redis).
+        self.clock = clock
         self.router = router
         self.negotiator = negotiator
         self.metrics = metrics
@@ -64,6 +75,16 @@ class Switchboard:
         self.sessions: dict[str, Session] = {}
         #: Rules, reports and bans (set once the moderation service is open).
         self.safety: Optional[Safety] = None
+        #: Partners served by other processes (``None``: one process, everyone is here).
+        self.elsewhere: Optional[Elsewhere] = None
+        #: What the deliveries said of each local participant: their partner, or that they wait.
+        self.partners: dict[str, str] = {}
+        self.looking: set[str] = set()
+        #: The preferences each local participant last asked with (to look again after a pool reset).
+        self.asked: dict[str, Optional[Preferences]] = {}
+        #: Participants whose next ``idle`` is not announced (they went back to waiting for their camera).
+        self._quiet: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- arrivals and departures -----------------------------------------------------------------
     async def serve(self, session: Session) -> None:
@@ -94,17 +115,27 @@ class Switchboard:
         )
         rules = self.safety.rules_for(session.id) if self.safety else None
         session.send(out.Welcome(session.id, __version__, tuple(self.ice_servers()), rules))
-        session.send(out.Online(len(self.sessions)))
+        session.send(out.Online(self.online()))
+
+    def online(self) -> int:
+        """People connected: here, or over the whole pool when it is shared."""
+        here = len(self.sessions)
+        return here if self.elsewhere is None else self.elsewhere.online(here)
 
     async def leave(self, session: Session, reason: str) -> None:
         """The visit is over: free the partner, forget the session everywhere, close what it owns."""
         try:
             if self.sessions.get(session.id) is session:
-                now = time.monotonic()
                 if self.camera is not None:
                     self.camera.cancel(session.id)
-                self.apply(self.matchmaker.leave(session.id, now), now)
+                try:
+                    await self.pairing.leave(session.id, self.clock())
+                except PairingUnavailable:
+                    if self.elsewhere is not None:
+                        self.elsewhere.left(session.id)
+                self._part(session.id)
                 del self.sessions[session.id]
+                self._forget(session.id)
                 if self.safety:
                     self.safety.left(session.id)
                 self.router.discard(session.id)
@@ -145,7 +176,13 @@ class Switchboard:
         """Waiting (also for their camera) or paired (then a silent client is not idle)."""
         if self.camera is not None and self.camera.holding(session_id):
             return True
-        return self.matchmaker.state(session_id) is not PairingState.IDLE
+        return session_id in self.looking or session_id in self.partners
+
+    def _forget(self, who: str) -> None:
+        self.looking.discard(who)
+        self.partners.pop(who, None)
+        self.asked.pop(who, None)
+        self._quiet.discard(who)
 
     # -- a session's messages (the Handler protocol) ---------------------------------------------
     def allow(self, session: Session, now: float) -> bool:
@@ -163,17 +200,19 @@ class Switchboard:
                 raise ProtocolError(ErrorCode.OFFER_REQUIRED, "send an offer before start or next")
             if self.safety:
                 self.safety.require_rules(session.id)
+            if message.preferences is not None or session.id not in self.asked:
+                self.asked[session.id] = message.preferences
             if self.camera is not None and not self.camera.admits(session.id):
-                self._wait_for_camera(session, now, message.preferences)
+                await self._wait_for_camera(session, now, message.preferences)
             elif isinstance(message, Start):
-                if self.matchmaker.state(session.id) is not PairingState.PAIRED:
+                if session.id not in self.partners:
                     self.metrics.on_looking(session.id, now)
-                self.apply(self.matchmaker.start(session.id, now, preferences=message.preferences), now)
+                await self._call(session.id, self.pairing.start(session.id, self.clock(), preferences=message.preferences))
             else:
                 log.info("session %s: next", session.id, extra={"event": "next", "session": session.id})
                 self.metrics.on_next()
                 self.metrics.on_looking(session.id, now)
-                self.apply(self.matchmaker.next(session.id, now, preferences=message.preferences), now)
+                await self._call(session.id, self.pairing.next(session.id, self.clock(), preferences=message.preferences))
         elif isinstance(message, AcceptRules):
             if self.safety:
                 self.safety.accept_rules(session.id, message.version)
@@ -181,34 +220,72 @@ class Switchboard:
             if self.safety is None:
                 raise ProtocolError(ErrorCode.NOTHING_TO_REPORT, "reports are not taken yet")
             if await self.safety.report(session, message, now):
-                self.move_on(session, time.monotonic())
+                await self.move_on(session, time.monotonic())
         elif isinstance(message, Stop):
             if self.camera is not None:
                 self.camera.cancel(session.id)
-            self.apply(self.matchmaker.stop(session.id, now), now)
+            await self._call(session.id, self.pairing.stop(session.id, self.clock()))
         elif isinstance(message, Chat):
-            partner = self.matchmaker.partner_of(session.id)
+            partner = self.partners.get(session.id)
             if partner is None:
                 raise ProtocolError(ErrorCode.NOT_PAIRED, "chat needs a partner")
-            self.sessions[str(partner)].send(out.Chat(message.text))
+            if partner in self.sessions:
+                self.sessions[partner].send(out.Chat(message.text))
+            elif self.elsewhere is not None:
+                self.elsewhere.chat(session.id, partner, message.text)
 
-    def move_on(self, session: Session, now: float) -> None:
+    async def move_on(self, session: Session, now: float) -> None:
         """The reporter leaves the person they reported, as with Next (same preferences, same cooldown)."""
         log.info("session %s: next after a report", session.id, extra={"event": "next", "session": session.id})
         self.metrics.on_next()
         self.metrics.on_looking(session.id, now)
-        self.apply(self.matchmaker.next(session.id, now), now)
+        await self._call(session.id, self.pairing.next(session.id, self.clock()))
 
-    def _wait_for_camera(self, session: Session, now: float, preferences: Optional[Preferences]) -> None:
+    async def _call(self, who: str, operation: Awaitable[T]) -> T:
+        """One pairing call for ``who``; refused with ``pairing_unavailable`` while the pool is unreachable."""
+        try:
+            result = await operation
+        except PairingUnavailable:
+            raise ProtocolError(ErrorCode.PAIRING_UNAVAILABLE, "pairing is unavailable for a moment; "
+                                "try again in a few seconds") from None
+        except NotOwner:
+            log.error("session %s: the pool says another process serves this id", who)
+            raise ProtocolError(ErrorCode.INTERNAL_ERROR, "this session is known elsewhere") from None
+        if who not in self.sessions:  # left while the call was under way: take them out again
+            self._spawn(self.pairing.leave(who, self.clock()))
+        return result
+
+    async def expire(self) -> None:
+        """Pair people whose rematch cooldown with each other ended while they waited alone."""
+        try:
+            await self.pairing.expire(self.clock())
+        except PairingUnavailable:
+            pass  # said once by the pool's watcher; nothing to expire until it is back
+
+    def _spawn(self, step: Awaitable[object]) -> None:
+        async def run() -> None:
+            try:
+                await step
+            except (PairingUnavailable, NotOwner):
+                pass  # unreachable: done again when it is back; not ours: its own process acts
+            except Exception:
+                log.exception("pairing call failed")
+
+        task = asyncio.ensure_future(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wait_for_camera(self, session: Session, now: float, preferences: Optional[Preferences]) -> None:
         """No video of theirs reaches the server: keep them waiting, look for a partner (with the
         preferences they asked with) once it does."""
         assert self.camera is not None
-        if self.matchmaker.state(session.id) is not PairingState.IDLE:  # their video stopped: leave, still looking
-            events = self.matchmaker.stop(session.id, now)
-            self.apply([e for e in events if not (isinstance(e, Idle) and str(e.who) == session.id)], now)
-            self.router.connect(session.id, None)
-            if self.safety:
-                self.safety.parted(session.id, now)
+        if session.id in self.looking or session.id in self.partners:  # their video stopped: leave, still looking
+            self._quiet.add(session.id)
+            try:
+                await self._call(session.id, self.pairing.stop(session.id, self.clock()))
+            except ProtocolError:
+                self._quiet.discard(session.id)
+                raise
         session.send(out.Waiting())
         if preferences is not None or not self.camera.holding(session.id):  # new preferences replace the held ones
             sid = session.id
@@ -223,38 +300,95 @@ class Switchboard:
 
     def _camera_arrived(self, session_id: str, preferences: Optional[Preferences]) -> None:
         if session_id in self.sessions:
-            now = time.monotonic()
-            self.metrics.on_looking(session_id, now)
-            self.apply(self.matchmaker.start(session_id, now, preferences=preferences), now)
+            self.metrics.on_looking(session_id, time.monotonic())
+            self._spawn(self._start_now(session_id, preferences))
 
-    # -- the matchmaker's decisions --------------------------------------------------------------
+    async def _start_now(self, session_id: str, preferences: Optional[Preferences]) -> None:
+        try:
+            await self._call(session_id, self.pairing.start(session_id, self.clock(), preferences=preferences))
+        except ProtocolError as error:
+            session = self.sessions.get(session_id)
+            if session is not None:
+                session.send(out.Error(error.code, error.message))
+
+    async def look_again(self) -> None:
+        """Put everyone here who waits for a partner back in the pool (it was reset, or lost them)."""
+        for who in sorted(self.looking):
+            if who in self.sessions and (self.camera is None or not self.camera.holding(who)):
+                await self.pairing.start(who, self.clock(), preferences=self.asked.get(who))
+
+    # -- the pairing's decisions ------------------------------------------------------------------
+    def deliver(self, delivery: Delivery) -> None:
+        """One decision concerning someone served here (the pairing's event sink: never raises)."""
+        try:
+            self.apply([delivery.event], time.monotonic())
+        except Exception:
+            log.exception("pairing event %s not carried out", delivery.event)
+
     def apply(self, events: list[Event], now: float) -> None:
-        """Carry out what the matchmaker decided: switch media, then tell the clients."""
+        """Carry out what the pairing decided: switch media, then tell the clients."""
         for event in events:
             if isinstance(event, Paired):
-                a, b = self.sessions[str(event.a)], self.sessions[str(event.b)]
-                self.router.connect(a.id, b.id)
-                self.router.connect(b.id, a.id)
-                if self.safety:
-                    self.safety.paired(a.id, b.id)
-                a.send(out.Paired(b.id, event.common))
-                b.send(out.Paired(a.id, event.common))
-                self.metrics.on_paired(a.id, b.id, self.negotiator.forwarding.name, now, basis=event.basis)
-                log.info(
-                    "paired %s with %s (%s)", a.id, b.id, event.basis,
-                    extra={"event": "paired", "session": a.id, "partner": b.id, "basis": event.basis},
-                )
+                self._paired(event, now)
                 continue
-            session = self.sessions[str(event.who)]
-            self.router.connect(session.id, None)
+            who = str(event.who)
+            session = self.sessions.get(who)
+            if session is None:  # gone already (or never known here): take them out of the pool
+                self._spawn(self.pairing.leave(who, self.clock()))
+                continue
+            self._part(who)
+            self.router.connect(who, None)
             if self.safety:
-                self.safety.parted(session.id, now)
+                self.safety.parted(who, now)
             if isinstance(event, Waiting):
-                self.metrics.on_looking(session.id, now)
+                self.looking.add(who)
+                self.metrics.on_looking(who, now)
                 session.send(out.Waiting())
             elif isinstance(event, PartnerLeft):
-                self.metrics.on_looking(session.id, now)
+                self.looking.add(who)
+                self.metrics.on_looking(who, now)
                 session.send(out.PartnerLeft())
             elif isinstance(event, Idle):
-                self.metrics.on_unpaired(session.id)
+                self.looking.discard(who)
+                if who in self._quiet:  # back to waiting for their camera: still looking, says nothing
+                    self._quiet.discard(who)
+                    continue
+                self.metrics.on_unpaired(who)
                 session.send(out.Idle())
+
+    def _part(self, who: str) -> None:
+        partner = self.partners.pop(who, None)
+        if partner is not None and self.elsewhere is not None:
+            self.elsewhere.parted(who, partner)
+
+    def _paired(self, event: Paired, now: float) -> None:
+        ids = str(event.a), str(event.b)
+        here = [who for who in ids if who in self.sessions]
+        if not here or (self.elsewhere is None and len(here) < 2):  # someone of ours is gone: undo the pair
+            for who in ids:
+                if who not in self.sessions:
+                    self._spawn(self.pairing.leave(who, self.clock()))
+        for who in here:
+            partner = ids[1] if who == ids[0] else ids[0]
+            self._part(who)
+            self.looking.discard(who)
+            self.partners[who] = partner
+            if partner in self.sessions:
+                self.router.connect(who, partner)
+            elif self.elsewhere is not None:
+                self.elsewhere.paired(who, partner)
+        if self.safety and len(here) == 2:
+            self.safety.paired(*ids)
+        for who in here:
+            partner = ids[1] if who == ids[0] else ids[0]
+            self.sessions[who].send(out.Paired(partner, event.common))
+        if ids[0] in self.sessions:  # the pair is counted where the one whose search found it is served
+            self.metrics.on_paired(ids[0], ids[1], self.negotiator.forwarding.name, now, basis=event.basis)
+            log.info(
+                "paired %s with %s (%s)", ids[0], ids[1], event.basis,
+                extra={"event": "paired", "session": ids[0], "partner": ids[1], "basis": event.basis},
+            )
+        elif here:
+            self.metrics.on_partnered(ids[1], now)
+            log.info("paired %s with %s (%s), served elsewhere", ids[1], ids[0], event.basis,
+                     extra={"event": "paired", "session": ids[1], "partner": ids[0], "basis": event.basis})
