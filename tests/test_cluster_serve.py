@@ -72,6 +72,11 @@ async def test_pairing_chat_next_and_partner_left_across_two_nodes(two_nodes) ->
         await b.start()
         assert (await a.expect("paired"))["partner"] == b.id
         assert (await b.expect("paired"))["partner"] == a.id
+        # Media crosses through the pipe: each gets the other's stamped pictures, and sound.
+        await a.wait_frame_from(2, timeout=15)
+        await b.wait_frame_from(1, timeout=15)
+        audio = a.received.audio_frames
+        await until(lambda: a.received.audio_frames > audio + 10, what="b's sound on node a")
         await a.chat("hello from node a")
         assert (await b.expect("chat"))["text"] == "hello from node a"
         await b.chat("hi from node b")
@@ -83,16 +88,20 @@ async def test_pairing_chat_next_and_partner_left_across_two_nodes(two_nodes) ->
         await c.connect()
         await c.start()
         await c.expect("waiting")
-        await a.next()  # a leaves b: b (node b) is told across, meets c on its own node
+        await a.next()  # a leaves b: b (node b) is told across; c, waiting, meets one of them
         await b.expect("partner_left")
-        assert (await b.expect("paired"))["partner"] == c.id
-        await a.expect("waiting")
         await until(lambda: a.messages("online")[-1]["count"] == 3, what="online 3")
-
-        await b.close()  # c's partner leaves: c meets a, across the nodes
-        await c.expect("partner_left")
-        assert (await c.expect("paired"))["partner"] == a.id
-        assert (await a.expect("paired"))["partner"] == c.id
+        if (await c.expect("paired"))["partner"] == b.id:  # b and c on node b; then b leaves
+            await a.expect("waiting")
+            await b.close()
+            await c.expect("partner_left")
+            assert (await c.expect("paired"))["partner"] == a.id
+        assert (await a.expect("paired"))["partner"] == c.id  # a (node a) with c (node b)
+        switched = time.monotonic()
+        await a.wait_frame_from(3, since=switched, timeout=15)  # the new partner, across the nodes
+        await c.wait_frame_from(1, since=switched, timeout=15)
+        late = [f for f in a.frames_since(switched + 1.0) if f.stamp is not None and f.stamp.sender != 3]
+        assert not late, f"a got someone else's picture a second after meeting c: {late[:3]}"
         await c.chat("across again")
         assert (await a.expect("chat"))["text"] == "across again"
     finally:
