@@ -7,6 +7,7 @@ in :mod:`sfu.media`, pairing in :mod:`sfu.pairing`; nothing global outside the :
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Optional
 
@@ -27,6 +28,7 @@ from .moderation.identity import ModerationIdentity
 from .moderation.live import LiveModeration, report_detections
 from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
+from .overload import LoadLimits, OverloadGuard
 from .pairing import Matchmaker
 from .signaling.connection import Session
 from .signaling.errors import ErrorCode
@@ -72,12 +74,16 @@ class Server:
         self.tag_address = AddressTagger(full=config.log_client_addresses)
         self.closing = ClosingTasks()
         self.ice_issuer = IceServerIssuer.from_config(config)
+        self.overload = OverloadGuard(LoadLimits(max_loop_lag=config.max_loop_lag, max_cpu=config.max_cpu))
         self.metrics = ServerMetrics(
             connected=lambda: len(self.sessions),
             waiting=lambda: self.matchmaker.waiting_count,
             paired=lambda: self.matchmaker.paired_count,
             draining=lambda: 0 if self.accepting else 1,
             directions=self._directions,
+            overloaded=lambda: 1 if self.overload.overloaded else 0,
+            cpu=lambda: self.overload.load().cpu or 0.0,
+            identity=self.identity(),
         )
         negotiator = Negotiator(
             settings, self.forwarding, self.media, metrics=self.metrics, limits=self.limits, closing=self.closing
@@ -98,7 +104,7 @@ class Server:
         )
         self.housekeeping = Housekeeping(
             config, self.switchboard, matchmaker=self.matchmaker, limits=self.limits, metrics=self.metrics,
-            closing=self.closing,
+            closing=self.closing, overload=self.overload,
         )
         #: Reports, bans, rules (opened by :meth:`start`: it needs its database).
         self.moderation: Optional[ModerationService] = None
@@ -151,11 +157,23 @@ class Server:
     def _directions(self) -> dict[str, dict[str, int]]:
         return direction_modes(s.media for s in self.sessions.values() if s.media)
 
+    def identity(self) -> dict[str, str]:
+        """Which process this is (``/healthz``, ``sfu_worker_info``): its worker id and pid."""
+        return {"worker": self.config.worker_id, "pid": str(os.getpid())}
+
     def status(self) -> dict:
         mm = self.matchmaker
+        load = self.overload.load()
         return {
             "status": "ok" if self.accepting and self.ready else "draining",
             "version": __version__,
+            **self.identity(),
+            "load": {
+                "overloaded": self.overload.overloaded,
+                "reason": self.overload.reason,
+                "loop_lag_seconds": load.loop_lag,
+                "cpu_cores": load.cpu,
+            },
             "forwarding": self.forwarding.name,
             "participants": {"connected": len(self.sessions), "waiting": mm.waiting_count, "paired": mm.paired_count},
             "pairs_made": mm.pairs_made,
@@ -167,7 +185,9 @@ class Server:
         """Whether a new participant would be accepted (for /readyz), and why not."""
         if not self.accepting or not self.ready:
             return False, "draining"
-        return (False, "full") if self._full() else (True, "ready")
+        if self._full():
+            return False, "full"
+        return (False, "overloaded") if self.overload.overloaded else (True, "ready")
 
     def _full(self) -> bool:
         return bool(self.config.max_participants) and len(self.sessions) >= self.config.max_participants
@@ -204,4 +224,6 @@ class Server:
     def _admission(self, address: str, now: float) -> Optional[Refusal]:
         if self._full():
             return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later")
+        if self.overload.overloaded:
+            return Refusal(ErrorCode.SERVER_FULL, "the server is busy; try again later")
         return self.addresses.admit(address, now)
