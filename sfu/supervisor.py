@@ -228,9 +228,12 @@ class Supervisor:
             log.info("worker %d (pid %d) stopped with %s", slot.plan.index, pid, describe_exit(code),
                      extra={"event": "worker_stopped", "worker": slot.plan.index, "pid": pid, "status": code})
             return
-        delay = None if code == EXIT_CONFIG else slot.exited(code, now, self.policy)
+        if code == EXIT_CONFIG:
+            slot.process, delay = None, None
+            slot.exit_codes.append(code)
+        else:
+            delay = slot.exited(code, now, self.policy)
         if delay is None:
-            slot.process = None
             why = "its configuration is unusable" if code == EXIT_CONFIG else (
                 f"{slot.quick_crashes} crashes in a row, each within {self.policy.stable_after:g} s of starting")
             log.error(
