@@ -49,7 +49,8 @@ def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "reference_relay.py"), "--port", str(port)]
     else:
         mode, _, loop = target.partition("+")  # "packet+uvloop": the same mode on uvloop's event loop
-        serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning"]
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning",
+                 "--max-loop-lag", "0", "--max-cpu", "0"]  # measure past saturation: never shed newcomers
         if loop == "uvloop":
             code = f"import sys, uvloop; uvloop.install(); from sfu.cli import main; sys.exit(main({serve!r}))"
             cmd = [sys.executable, "-c", code]

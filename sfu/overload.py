@@ -75,7 +75,7 @@ class OverloadGuard:
         while len(samples) > 2 and samples[1].at <= now - self.limits.window:
             samples.popleft()
         load = self.load()
-        if load.loop_lag is None or load.cpu is None:
+        if load.loop_lag is None or load.cpu is None or not self.enabled:
             return None
         if not self.overloaded:
             reason = self._over(load)

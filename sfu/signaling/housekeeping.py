@@ -165,7 +165,7 @@ class Housekeeping:
             await asyncio.sleep(LAG_INTERVAL)
             lag = loop_lag(before, loop.time(), LAG_INTERVAL)
             self.metrics.on_loop_lag(lag)
-            if self.overload is not None and self.overload.enabled:
+            if self.overload is not None:  # measured even with shedding off (/healthz, /metrics)
                 self.watch_load(time.monotonic(), lag, self.cpu_clock())
 
     def watch_load(self, now: float, lag: float, cpu_seconds: float) -> None:
