@@ -94,6 +94,7 @@ def test_disabled_limits_never_shed() -> None:
     assert not guard.enabled
     _, _, changes = feed(guard, 0.0, 20.0, lag=5.0, cpu=1.0, cpu_at=0.0)
     assert changes == [] and not guard.overloaded
+    assert guard.load().cpu is not None and abs(guard.load().cpu - 1.0) < 1e-6  # still measured
 
 
 async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict]:
