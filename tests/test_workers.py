@@ -240,3 +240,17 @@ def test_workers_refuse_a_port_another_server_holds(redis_server: RedisServer) -
         )
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
+
+
+def test_log_lines_name_their_worker() -> None:
+    import json
+    import logging
+
+    from sfu.logs import JsonFormatter, TextFormatter, WorkerTag
+
+    record = logging.LogRecord("sfu.server", logging.INFO, __file__, 1, "paired %s", ("a",), None)
+    record.event = "paired"
+    assert WorkerTag("3").filter(record)
+    assert " INFO [worker 3] sfu.server: paired a" in TextFormatter("3").format(record)
+    assert "worker=" not in TextFormatter("3").format(record)  # named once, in front
+    assert json.loads(JsonFormatter().format(record))["worker"] == "3"
