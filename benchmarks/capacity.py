@@ -54,7 +54,8 @@ def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
         unknown = set(extras) - {"uvloop", "moderation"}
         if unknown:
             raise SystemExit(f"unknown target option(s) {', '.join(sorted(unknown))} in {target!r}")
-        serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning"]
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning",
+                 "--max-loop-lag", "0", "--max-cpu", "0"]  # measure past saturation: never shed newcomers
         if "moderation" not in extras:
             serve += ["--moderation-classifier", "none"]
         if "uvloop" in extras:

@@ -230,7 +230,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--forwarding", mode, "--rematch-cooldown", "0", "--log-level", "warning"],
+         "--forwarding", mode, "--rematch-cooldown", "0", "--log-level", "warning",
+         "--max-loop-lag", "0", "--max-cpu", "0"],  # never shed the clients being measured
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

@@ -68,6 +68,15 @@ async def _ws(request: web.Request) -> web.StreamResponse:
 CLIENT_DIR = web.AppKey("client_dir", Path)
 
 
+def health_routes(app: web.Application, *, metrics: bool) -> None:
+    """``/healthz``, ``/readyz`` and (with ``metrics``) ``/metrics`` of ``app[SERVER]`` (also the
+    admin listener's routes, see :mod:`sfu.admin`)."""
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    if metrics:
+        app.router.add_get("/metrics", _metrics)
+
+
 def create_app(config: Config) -> web.Application:
     aiortc_hooks.check()
     app = web.Application()
@@ -91,10 +100,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/ws", _ws)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    if config.metrics:
-        app.router.add_get("/metrics", _metrics)
+    health_routes(app, metrics=config.metrics)
     add_brand_routes(app, config)
     app.router.add_get("/", _index)
     app.router.add_static("/", app[CLIENT_DIR])

@@ -55,6 +55,9 @@ def _load(args: argparse.Namespace) -> tuple[Config, dict[str, str]]:
 
 
 def _report(exc: ConfigError) -> int:
+    if len(exc.problems) == 1:
+        print(f"sfu: {exc.problems[0]}", file=sys.stderr)
+        return EXIT_CONFIG
     print(f"sfu: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
     for problem in exc.problems:
         print(f"  - {problem}", file=sys.stderr)
@@ -72,12 +75,22 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """One server process, or (``--workers`` above 1) a parent running that many with the same
+    arguments (``args.argv``); the parent never loads the media stack."""
+    try:
+        config, _ = _load(args)
+    except ConfigError as exc:
+        return _report(exc)
+    if config.worker_count() > 1:
+        from . import supervisor
+
+        return supervisor.run(config, args.argv)
+
     from .media.aiortc_hooks import PrivateApiError
     from .pairing.shared import PairingUnavailable
     from .runner import TlsError, run
 
     try:
-        config, _ = _load(args)
         return run(config)
     except ConfigError as exc:
         return _report(exc)
@@ -124,6 +137,7 @@ def _command(argv: Sequence[str]) -> Optional[str]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(with_loadtest=_command(argv) == "loadtest").parse_args(argv)
+    args.argv = argv  # what the workers of `sfu serve --workers N` are started with
     return args.func(args)
 
 

@@ -41,23 +41,40 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """``time level logger: message key=value ...`` with tracebacks kept on following lines."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def __init__(self, worker: Optional[str] = None) -> None:
+        tag = "" if worker is None else f"[worker {worker}] "
+        super().__init__(f"%(asctime)s %(levelname)s {tag.replace('%', '%%')}%(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         fields = _fields(record)
         if "event" in fields:  # our structured events (aiohttp's access log repeats its message)
             head, sep, tail = line.partition("\n")
-            extra = " ".join(f"{k}={v}" for k, v in fields.items() if k != "event")
+            extra = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("event", "worker"))
             line = f"{head} {extra}{sep}{tail}" if extra else line
         return line
 
 
-def setup(level: str = "info", fmt: str = "text") -> None:
-    """Configure the root logger for ``sfu serve`` (replaces handlers set before)."""
+class WorkerTag(logging.Filter):
+    """Marks every record with the worker id (``worker`` in JSON; ``[worker N]`` in text), so the
+    interleaved lines of ``--workers N`` tell whose they are."""
+
+    def __init__(self, worker: str) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True
+
+
+def setup(level: str = "info", fmt: str = "text", worker: Optional[str] = None) -> None:
+    """Configure the root logger for ``sfu serve`` (replaces handlers set before); ``worker`` tags
+    every line with that worker id."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(worker))
+    if worker is not None:
+        handler.addFilter(WorkerTag(worker))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

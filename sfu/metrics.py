@@ -55,14 +55,21 @@ class ServerMetrics:
         paired: Callable[[], float],
         draining: Callable[[], float],
         directions: Optional[Callable[[], dict[str, dict[str, int]]]] = None,
+        overloaded: Callable[[], float] = lambda: 0,
+        cpu: Callable[[], float] = lambda: 0,
+        identity: Optional[dict[str, str]] = None,
     ) -> None:
         self.registry = r = CollectorRegistry()
         Info("sfu_build", "Server version", registry=r).info({"version": __version__})
+        if identity:
+            Info("sfu_worker", "Which process of the node answered: worker id and pid", registry=r).info(identity)
         for name, doc, read in (
             ("sfu_participants_connected", "Participants with an open signaling connection", connected),
             ("sfu_participants_waiting", "Participants waiting for a partner", waiting),
             ("sfu_participants_paired", "Participants currently paired (two per pair)", paired),
             ("sfu_draining", "1 while the server is shutting down", draining),
+            ("sfu_overloaded", "1 while this process refuses newcomers because it is near saturation", overloaded),
+            ("sfu_process_cpu_cores", "CPU this process used over the last 2 s, in cores", cpu),
         ):
             Gauge(name, doc, registry=r).set_function(read)
         self.connections = Counter("sfu_connections", "Signaling connections accepted", registry=r)

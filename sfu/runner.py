@@ -70,7 +70,7 @@ def _raise_graceful_exit() -> None:
 def run(config: Config) -> int:
     from .app import create_app
 
-    logs.setup(config.log_level, config.log_format)
+    logs.setup(config.log_level, config.log_format, worker=config.worker_id if config.reuse_port else None)
     context = ssl_context(config)
     app = create_app(config)
     port_range = config.media_port_range()
@@ -94,6 +94,12 @@ def run(config: Config) -> int:
     app.on_shutdown.insert(0, arm_hard_exit)
     if config.drain_grace > 0:
         app.on_startup.append(_announce_drain_on_sigterm(config.drain_grace))
+    if config.admin_port:
+        from .admin import admin_hooks
+
+        start_admin, stop_admin = admin_hooks(config)
+        app.on_startup.append(start_admin)
+        app.on_cleanup.append(stop_admin)
     url = f"{'https' if context else 'http'}://{config.host}:{config.port}"
     if config.log_format == "json":
         log.info("sfu %s on %s", __version__, url, extra={"event": "listening", "url": url})
@@ -104,6 +110,7 @@ def run(config: Config) -> int:
         host=config.host,
         port=config.port,
         ssl_context=context,
+        reuse_port=config.reuse_port or None,  # workers of `--workers N` share the port
         print=None,
         shutdown_timeout=1.0,  # the server has closed its sockets already (drain)
         access_log_format=logs.ACCESS_LOG_FORMAT_WITH_ADDRESS if config.log_client_addresses else logs.ACCESS_LOG_FORMAT,

@@ -7,6 +7,7 @@ in :mod:`sfu.media`, pairing in :mod:`sfu.pairing`; nothing global outside the :
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Optional
 
@@ -15,6 +16,7 @@ from aiortc import RTCIceServer
 
 from . import __version__
 from .config import Config
+from .config.cluster import node_name
 from .limits import AddressLimits, Refusal, SessionLimits, client_address
 from .logs import AddressTagger
 from .media.forwarding import direction_modes, make_forwarding
@@ -27,6 +29,7 @@ from .moderation.identity import ModerationIdentity
 from .moderation.live import LiveModeration, report_detections
 from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
+from .overload import LoadLimits, OverloadGuard
 from .pairing import Matchmaker
 from .pairing.shared import LocalPairing
 
@@ -87,12 +90,16 @@ class Server:
         self.tag_address = AddressTagger(full=config.log_client_addresses)
         self.closing = ClosingTasks()
         self.ice_issuer = IceServerIssuer.from_config(config)
+        self.overload = OverloadGuard(LoadLimits(max_loop_lag=config.max_loop_lag, max_cpu=config.max_cpu))
         self.metrics = ServerMetrics(
             connected=lambda: len(self.sessions),
             waiting=lambda: self.matchmaker.waiting_count,
             paired=lambda: self.matchmaker.paired_count,
             draining=lambda: 0 if self.accepting else 1,
             directions=self._directions,
+            overloaded=lambda: 1 if self.overload.overloaded else 0,
+            cpu=lambda: self.overload.load().cpu or 0.0,
+            identity=self.identity(),
         )
         negotiator = Negotiator(
             settings, self.forwarding, self.media, metrics=self.metrics, limits=self.limits, closing=self.closing
@@ -115,7 +122,7 @@ class Server:
         )
         self.housekeeping = Housekeeping(
             config, self.switchboard, limits=self.limits, metrics=self.metrics,
-            closing=self.closing,
+            closing=self.closing, overload=self.overload,
         )
         #: Reports, bans, rules (opened by :meth:`start`: it needs its database).
         self.moderation: Optional[ModerationService] = None
@@ -180,12 +187,24 @@ class Server:
     def _directions(self) -> dict[str, dict[str, int]]:
         return direction_modes(s.media for s in self.sessions.values() if s.media)
 
+    def identity(self) -> dict[str, str]:
+        """Which process this is (``/healthz``, ``sfu_worker_info``): its node, worker id and pid."""
+        return {"node": node_name(self.config.node_id), "worker": self.config.worker_id, "pid": str(os.getpid())}
+
     def status(self) -> dict:
         mm = self.matchmaker
         sb = self.switchboard
+        load = self.overload.load()
         status = {
             "status": "ok" if self.accepting and self.ready else "draining",
             "version": __version__,
+            **self.identity(),
+            "load": {
+                "overloaded": self.overload.overloaded,
+                "reason": self.overload.reason,
+                "loop_lag_seconds": load.loop_lag,
+                "cpu_cores": load.cpu,
+            },
             "forwarding": self.forwarding.name,
             "participants": {"connected": len(self.sessions), "waiting": mm.waiting_count, "paired": mm.paired_count},
             "pairs_made": mm.pairs_made,
@@ -211,7 +230,9 @@ class Server:
             return False, "draining"
         if self.cluster is not None and not self.cluster.reachable:
             return False, "pairing unavailable"
-        return (False, "full") if self._full() else (True, "ready")
+        if self._full():
+            return False, "full"
+        return (False, "overloaded") if self.overload.overloaded else (True, "ready")
 
     def _full(self) -> bool:
         return bool(self.config.max_participants) and len(self.sessions) >= self.config.max_participants
@@ -248,4 +269,6 @@ class Server:
     def _admission(self, address: str, now: float) -> Optional[Refusal]:
         if self._full():
             return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later")
+        if self.overload.overloaded:
+            return Refusal(ErrorCode.SERVER_FULL, "the server is busy; try again later")
         return self.addresses.admit(address, now)

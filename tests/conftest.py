@@ -48,6 +48,17 @@ def no_default_classifier() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_overload_shedding() -> Iterator[None]:
+    """``sfu serve`` processes the tests start never refuse newcomers for being overloaded unless a
+    test sets ``--max-loop-lag``/``--max-cpu`` on the command line: the machine running the tests is
+    shared with the clients (and often with other work), and its load is not what a test checks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SFU_MAX_LOOP_LAG", "0")
+        patch.setenv("SFU_MAX_CPU", "0")
+        yield
+
+
 @pytest.fixture
 def config() -> Config:
     """Override in a test module to change the server's settings."""

@@ -39,9 +39,18 @@ def without_default_classifier(config: Config) -> Config:
     )
 
 
+def without_default_overload_limits(config: Config) -> Config:
+    """``config`` with overload shedding off if it kept the default limits: an in-process server
+    shares its process (and its CPU time) with the test's own clients. Tests of shedding set limits."""
+    defaults = Config()
+    if (config.max_loop_lag, config.max_cpu) != (defaults.max_loop_lag, defaults.max_cpu):
+        return config
+    return dataclasses.replace(config, max_loop_lag=0.0, max_cpu=0.0)
+
+
 @contextlib.asynccontextmanager
 async def running(config: Config) -> AsyncIterator[Running]:
-    app = create_app(without_default_classifier(config))
+    app = create_app(without_default_overload_limits(without_default_classifier(config)))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import av
 import pytest
@@ -16,6 +17,7 @@ from aiortc import MediaStreamError
 from sfu.headless.stamp import Stamp, read_frame
 from sfu.loadtest.cli import is_loopback_target
 from sfu.loadtest.media import ReplayVideoTrack, VideoSpec, encode_video_loop, latency_seconds
+from sfu.loadtest.probe import parse_prometheus
 from sfu.loadtest.stats import ClientRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -250,3 +252,47 @@ def test_plot_without_matplotlib_fails_clearly(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     with pytest.raises(PlotUnavailable, match=r"pip install 'sfu\[loadtest\]'"):
         require_matplotlib()
+
+
+def test_loadtest_spreads_clients_over_several_servers(serve_process, tmp_path) -> None:
+    """Two --url and two --server-pid: clients alternate between the servers (each pairs its own),
+    CPU is summed over both processes and shown per process."""
+    (url_a, server_a), (url_b, server_b) = serve_process(), serve_process()
+    out = tmp_path / "run.json"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "sfu", "loadtest", "--url", url_a, "--url", url_b, "--pairs", "2",
+            "--duration", "7", "--ramp", "1", "--resolution", "160x120", "--fps", "10", "--bitrate", "100k",
+            "--no-audio", "--server-pid", str(server_a.pid), "--server-pid", str(server_b.pid),
+            "--json", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=150,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"against {url_a}, {url_b}" in run.stdout
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["urls"] == [url_a, url_b]
+    by_server: dict[str, list[int]] = {}
+    for client in doc["clients"]:
+        by_server.setdefault(client["url"], []).append(client["sender"])
+    ws = lambda url: "ws" + url[4:] + "/ws"  # noqa: E731
+    assert by_server == {ws(url_a): [1, 3], ws(url_b): [2, 4]}
+    s = doc["summary"]
+    assert s["connected"] == 4 and s["errors"] == {} and s["pairs_formed"] >= 2
+    for url in (url_a, url_b):  # each server paired its own two clients
+        with urllib.request.urlopen(url + "/metrics") as response:
+            metrics = parse_prometheus(response.read().decode())
+        assert metrics["sfu_connections_total"] == 2 and metrics['sfu_pairs_by_basis_total{basis="any"}'] >= 1
+    processes = s["server"]["processes"]
+    assert [p["pid"] for p in processes] == [server_a.pid, server_b.pid]
+    assert all(p["cpu_seconds"] > 0 for p in processes)
+    assert abs(sum(p["cpu_seconds"] for p in processes) - s["server"]["cpu_seconds"]) < 0.5
+    assert "server processes: pid %d" % server_a.pid in run.stdout
+
+
+def test_each_client_goes_to_the_next_server_in_turn() -> None:
+    from sfu.loadtest.worker import Plan
+
+    plan = Plan(urls=("http://a", "http://b", "http://c"), spec=VideoSpec(160, 120, 10, 100_000, 1.0), clients=6,
+                ramp=0.0, duration=1.0)
+    assert [plan.url_for(sender) for sender in range(1, 7)] == ["http://a", "http://b", "http://c"] * 2

@@ -35,6 +35,7 @@ class Process:
         self._out = open(log, "w")
         clean = {k: v for k, v in os.environ.items() if not k.startswith("SFU_")}
         clean["SFU_MODERATION_CLASSIFIER"] = "none"  # no NudeNet in every test server (tests may set one)
+        clean.update(SFU_MAX_LOOP_LAG="0", SFU_MAX_CPU="0")  # no overload shedding unless a test sets it
         if env is None:
             args = ["--host", "127.0.0.1", "--port", str(self.port), *args]
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from ..media.modes import FORWARDING_MODES
 from ..moderation.settings import ModerationSettings
 
 ENV_PREFIX = "SFU_"
+#: Most processes ``--workers`` may start on one machine.
+MAX_WORKERS = 256
 
 
 @dataclass
@@ -199,6 +202,33 @@ class Config:
     stats_interval: float = setting(
         5.0, "seconds between two samples of bytes and packets forwarded", min=0.1, metavar="SECONDS"
     )
+    # -- processes: workers sharing the port, overload shedding, admin ports ------------------
+    workers: str = setting(
+        "1",
+        "processes serving the HTTP port together (SO_REUSEPORT), a number or auto (one per core); "
+        "more than 1 needs --redis-url",
+        metavar="N|auto",
+    )
+    reuse_port: bool = setting(
+        False, "bind the HTTP port with SO_REUSEPORT so several sfu processes share it (set for each worker)"
+    )
+    admin_port: int = setting(
+        0,
+        "also serve /healthz, /readyz and /metrics on this port of --admin-host; worker i of --workers "
+        "on PORT+i (0: off)",
+        min=0, max=65535, metavar="PORT",
+    )
+    admin_host: str = setting("127.0.0.1", "address of the --admin-port listener(s)", metavar="IP")
+    max_loop_lag: float = setting(
+        0.05,
+        "overloaded (newcomers get server_full, /readyz 503) while the event loop runs timers this many "
+        "seconds late on average over 2 s (0: never)",
+        min=0, metavar="SECONDS",
+    )
+    max_cpu: float = setting(
+        0.9, "overloaded while this process uses more than this share of one core over 2 s (0: never)",
+        min=0, metavar="CORES",
+    )
     # -- the operator's brand (the page reads it from /brand.json) ----------------------------
     brand_name: str = setting("Roulette", "site name in the page's header and title (plain text)", metavar="TEXT")
     brand_accent: str = setting(
@@ -255,11 +285,33 @@ class Config:
             raise ValueError(f"port_range: expected 1024 <= MIN <= MAX <= 65535, got {self.port_range!r}")
         return (low, high)
 
+    def worker_count(self) -> int:
+        """How many processes ``workers`` asks for (``auto``: the cores this process may run on);
+        ``ValueError`` if malformed."""
+        text = str(self.workers).strip().lower()
+        if text == "auto":
+            return available_cores()
+        try:
+            count = int(text)
+        except ValueError:
+            raise ValueError(f"workers: expected a number or auto, got {self.workers!r}") from None
+        if not 1 <= count <= MAX_WORKERS:
+            raise ValueError(f"workers: expected 1 to {MAX_WORKERS} or auto, got {self.workers!r}")
+        return count
+
     def turn_secret_value(self) -> Optional[str]:
         """The TURN secret, read from ``turn_secret_file`` when given."""
         if self.turn_secret_file is not None:
             return self.turn_secret_file.read_text().strip()
         return self.turn_secret
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def _is_loopback(host: str) -> bool:

@@ -47,6 +47,7 @@ def validate(config: Config) -> list[str]:
     if config.client_dir is not None and not (config.client_dir / "index.html").is_file():
         problems.append(f"client_dir: no index.html in {config.client_dir}")
     problems += _network_problems(config)
+    problems += _process_problems(config)
     problems += brand_problems(config)
     problems += config.moderation.validate()
     problems += cluster_problems(config.redis_url, config.node_id, config.worker_id, config.pipe_address)
@@ -69,6 +70,33 @@ def _network_problems(config: Config) -> list[str]:
     else:
         secret = config.turn_secret_value()
         problems += [f"turn: {problem}" for problem in turn_problems(config.turn_urls, secret, config.turn_ttl)]
+    return problems
+
+
+def _process_problems(config: Config) -> list[str]:
+    """Workers, Redis and admin ports (see docs/deploying.md)."""
+    try:
+        count = config.worker_count()
+    except ValueError as exc:
+        return [str(exc)]
+    problems = []
+    if count > 1 and not config.redis_url:
+        problems.append(
+            f"workers: {count} workers share one pool of people through Redis: give --redis-url "
+            "(or run --workers 1)"
+        )
+    if count > 1 and config.port == 0:
+        problems.append("workers: several workers share one fixed --port; 0 (any free port) cannot be shared")
+    if config.admin_port and config.admin_port + count - 1 > 65535:
+        problems.append(f"admin_port: {count} workers need ports {config.admin_port}-{config.admin_port + count - 1}")
+    if config.admin_port and config.admin_host and not _is_ip(config.admin_host):
+        problems.append(f"admin_host: {config.admin_host!r} is not an IP address")
+    try:
+        port_range = config.media_port_range()
+    except ValueError:
+        port_range = None  # reported by _network_problems
+    if port_range is not None and port_range[1] - port_range[0] + 1 < count:
+        problems.append(f"port_range: {count} workers need at least one media port each")
     return problems
 
 

@@ -23,7 +23,9 @@ class UsageError(Exception):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8080")
+    p.add_argument("--url", required=True, action="append", dest="urls", metavar="URL",
+                   help="the server, e.g. http://127.0.0.1:8080; repeat for several servers (nodes or ports): "
+                   "clients are dealt round-robin across them")
     p.add_argument("--pairs", type=int, default=5, help="pairs of clients (2 x PAIRS clients)")
     p.add_argument("--duration", type=float, default=30.0, metavar="S", help="run time, ramp included")
     p.add_argument("--ramp", type=float, default=None, metavar="S",
@@ -37,8 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="length of the pre-encoded video loop; latencies wrap at this period")
     p.add_argument("--no-audio", action="store_true", help="send video only")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="client processes (default: one per core)")
-    p.add_argument("--server-pid", type=int, default=None, metavar="PID",
-                   help="measure this local process's CPU and memory (/proc)")
+    p.add_argument("--server-pid", type=int, action="append", dest="server_pids", default=None, metavar="PID",
+                   help="measure this local process's CPU and memory (/proc); repeat for several processes "
+                   "(summed, and shown per process)")
     p.add_argument("--metrics-url", default=None, help="Prometheus text endpoint of the server, read at start and end (optional)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every measurement here")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
@@ -101,14 +104,19 @@ def _check_reachable(url: str) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> dict[str, Any]:
-    if urlsplit(args.url).scheme not in ("http", "https", "ws", "wss"):
-        raise UsageError(f"--url must be http(s):// or ws(s)://, got {args.url!r}")
-    remote = not is_loopback_target(args.url)
-    if remote and not args.allow_remote:
-        raise UsageError(
-            f"refusing to load-test {urlsplit(args.url).hostname}: it is not this machine's loopback. "
-            "Load-test only servers you operate, and pass --allow-remote to confirm."
-        )
+    remote = False
+    for url in args.urls:
+        if urlsplit(url).scheme not in ("http", "https", "ws", "wss"):
+            raise UsageError(f"--url must be http(s):// or ws(s)://, got {url!r}")
+        if not is_loopback_target(url):
+            remote = True
+            if not args.allow_remote:
+                raise UsageError(
+                    f"refusing to load-test {urlsplit(url).hostname}: it is not this machine's loopback. "
+                    "Load-test only servers you operate, and pass --allow-remote to confirm."
+                )
+    if len(set(args.urls)) != len(args.urls):
+        raise UsageError("--url: the same server is named twice")
     if args.pairs < 1:
         raise UsageError("--pairs must be at least 1")
     if args.pairs * 2 > 65535:
@@ -127,7 +135,8 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--ramp must be >= 0 and shorter than --duration")
     width, height = parse_resolution(args.resolution)
     return {
-        "url": args.url,
+        "url": args.urls[0],
+        "urls": list(args.urls),
         "remote": remote,
         "pairs": args.pairs,
         "clients": clients,
@@ -142,7 +151,8 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         "loop_seconds": args.loop_seconds,
         "audio": not args.no_audio,
         "workers": min(args.workers, clients),
-        "server_pid": args.server_pid,
+        "server_pid": args.server_pids[0] if args.server_pids else None,
+        "server_pids": list(args.server_pids or []),
         "metrics_url": args.metrics_url,
     }
 
@@ -158,9 +168,11 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         if args.plot is not None:
             require_matplotlib()
-        if args.server_pid is not None and not Path(f"/proc/{args.server_pid}").exists():
-            raise UsageError(f"--server-pid {args.server_pid}: no such process on this machine")
-        _check_reachable(args.url)
+        for pid in settings["server_pids"]:
+            if not Path(f"/proc/{pid}").exists():
+                raise UsageError(f"--server-pid {pid}: no such process on this machine")
+        for url in settings["urls"]:
+            _check_reachable(url)
     except (UsageError, PlotUnavailable) as exc:
         print(f"sfu loadtest: {exc}", file=sys.stderr)
         return 2
@@ -172,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         loop_seconds=settings["loop_seconds"],
     )
     plan = Plan(
-        url=args.url,
+        urls=tuple(settings["urls"]),
         spec=spec,
         clients=settings["clients"],
         ramp=settings["ramp"],
@@ -184,9 +196,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     progress = (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
-    options = RunOptions(plan, settings["workers"], args.server_pid, args.metrics_url, progress)
+    options = RunOptions(plan, settings["workers"], tuple(settings["server_pids"]), args.metrics_url, progress)
     print(
-        f"sfu loadtest: {settings['pairs']} pairs ({settings['clients']} clients) against {args.url} for "
+        f"sfu loadtest: {settings['pairs']} pairs ({settings['clients']} clients) against {', '.join(settings['urls'])} for "
         f"{settings['duration']:.0f} s (ramp {settings['ramp']:.1f} s), {settings['resolution']} @ {spec.fps} fps "
         f"{spec.bitrate // 1000} kbps, {settings['workers']} workers",
         flush=True,

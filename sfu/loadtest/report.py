@@ -114,6 +114,9 @@ def _server(result: dict[str, Any], pair_seconds: float, settings: dict[str, Any
                 "rss_mb_peak": max(s.rss_bytes for s in samples) / 2**20,
             }
         )
+    processes = _per_process(result.get("server_process_samples", {}))
+    if len(processes) > 1:
+        out["processes"] = processes
     before, after = result.get("metrics_before"), result.get("metrics_after")
     if before and after:
         out["metrics"] = after
@@ -130,6 +133,25 @@ def _server(result: dict[str, Any], pair_seconds: float, settings: dict[str, Any
     return out
 
 
+def _per_process(samples_by_pid: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """CPU and memory of each server process over the run (from its own first and last samples)."""
+    out: list[dict[str, Any]] = []
+    for pid, raw in samples_by_pid.items():
+        samples = [ProcSample(**s) for s in raw]
+        if len(samples) < 2:
+            out.append({"pid": int(pid), "cpu_seconds": None, "cpu_cores_mean": None, "rss_mb_peak": None})
+            continue
+        first, last = samples[0], samples[-1]
+        cpu = last.cpu_seconds - first.cpu_seconds
+        out.append({
+            "pid": int(pid),
+            "cpu_seconds": cpu,
+            "cpu_cores_mean": cpu / max(1e-6, last.at - first.at),
+            "rss_mb_peak": max(s.rss_bytes for s in samples) / 2**20,
+        })
+    return out
+
+
 def document(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """Everything, for ``--json``."""
     return {
@@ -142,6 +164,7 @@ def document(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]
         "prepare": result.get("prepare", []),
         "worker_errors": result.get("worker_errors", []),
         "server_samples": result.get("server_samples", []),
+        "server_process_samples": result.get("server_process_samples", {}),
         "clients": result["clients"],
     }
 
@@ -260,6 +283,12 @@ def render(doc: dict[str, Any], per_client_limit: int = 20) -> str:
             )
             + (f", RSS {server['rss_mb_start']:.0f} -> peak {server['rss_mb_peak']:.0f} MB" if "rss_mb_peak" in server else "")
         )
+        if server.get("processes"):
+            lines.append("server processes: " + ", ".join(
+                f"pid {proc['pid']} {proc['cpu_seconds']:.1f} CPU s = {proc['cpu_cores_mean'] * 100:.0f}% of a core"
+                if proc["cpu_seconds"] is not None else f"pid {proc['pid']} gone before the end"
+                for proc in server["processes"]
+            ))
     if s["errors"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items())))
     for message in doc.get("worker_errors", []):

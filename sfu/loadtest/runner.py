@@ -24,7 +24,8 @@ FINISH_GRACE = 45.0
 class RunOptions:
     plan: Plan
     workers: int
-    server_pid: Optional[int] = None
+    #: Local server processes whose CPU and memory are read (summed; also kept per process).
+    server_pids: tuple[int, ...] = ()
     metrics_url: Optional[str] = None
     progress: Callable[[str], None] = print
 
@@ -71,6 +72,7 @@ def run(options: RunOptions) -> dict[str, Any]:
     result: dict[str, Any] = {"workers": len(procs), "worker_errors": [], "clients": [], "prepare": []}
     timeline = Timeline()
     samples: list[ProcSample] = []
+    per_process: dict[int, list[ProcSample]] = {pid: [] for pid in options.server_pids}
     try:
         for p in procs:
             p.start()
@@ -90,7 +92,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         result["go_time"] = go
         end = go + plan.duration
         metrics_before = fetch_metrics(options.metrics_url) if options.metrics_url else None
-        _sample(options, samples, go)
+        _sample(options, samples, per_process, go)
         done = 0
         finished: set[int] = set()
         last_printed = 0
@@ -99,7 +101,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         while done < len(procs):
             now = time.time()
             if not end_sampled and now >= end:
-                _sample(options, samples, now)
+                _sample(options, samples, per_process, now)
                 end_sampled = True
                 result["metrics_after"] = fetch_metrics(options.metrics_url) if options.metrics_url else None
             if now > finish_deadline:
@@ -117,7 +119,7 @@ def run(options: RunOptions) -> dict[str, Any]:
             if kind == "tick":
                 row = timeline.add(payload)
                 if not end_sampled and row["workers"] == len(procs):
-                    sample = _sample(options, samples, time.time())
+                    sample = _sample(options, samples, per_process, time.time())
                     row["server"] = _rate(samples) if sample else None
                 if row["workers"] == len(procs) and row["second"] > last_printed:
                     last_printed = row["second"]
@@ -134,7 +136,7 @@ def run(options: RunOptions) -> dict[str, Any]:
                 done += 1
                 result["worker_errors"].append(f"worker {index}: {payload['error']}")
         if not end_sampled:
-            _sample(options, samples, time.time())
+            _sample(options, samples, per_process, time.time())
         result["metrics_before"] = metrics_before
         result.setdefault("metrics_after", None)
     finally:
@@ -152,6 +154,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         channels.out.cancel_join_thread()
     result["timeline"] = [timeline.rows[k] for k in sorted(timeline.rows)]
     result["server_samples"] = [s.__dict__ for s in samples]
+    result["server_process_samples"] = {str(pid): [s.__dict__ for s in got] for pid, got in per_process.items()}
     result["clients"].sort(key=lambda c: c["sender"])
     return result
 
@@ -168,13 +171,26 @@ def _get(channels: Channels, deadline: float, procs: list) -> tuple[str, int, An
                 raise TimeoutError("workers did not finish preparing media in time") from None
 
 
-def _sample(options: RunOptions, samples: list[ProcSample], at: float) -> Optional[ProcSample]:
-    if options.server_pid is None:
+def _sample(
+    options: RunOptions, samples: list[ProcSample], per_process: dict[int, list[ProcSample]], at: float
+) -> Optional[ProcSample]:
+    """Read every server process now; their sum joins ``samples`` only when all of them answered
+    (a process gone or replaced would make the sum jump)."""
+    if not options.server_pids:
         return None
-    sample = read_proc(options.server_pid, at)
-    if sample is not None:
-        samples.append(sample)
-    return sample
+    got = [read_proc(pid, at) for pid in options.server_pids]
+    for pid, sample in zip(options.server_pids, got):
+        if sample is not None:
+            per_process[pid].append(sample)
+    if any(sample is None for sample in got):
+        return None
+    total = ProcSample(
+        at,
+        sum(sample.cpu_seconds for sample in got if sample is not None),
+        sum(sample.rss_bytes for sample in got if sample is not None),
+    )
+    samples.append(total)
+    return total
 
 
 def _rate(samples: list[ProcSample]) -> dict[str, float]:

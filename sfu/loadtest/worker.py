@@ -48,7 +48,7 @@ CLOSE_TIMEOUT = 10.0
 class Plan:
     """Everything a worker needs to know (pickled to the worker process)."""
 
-    url: str
+    urls: tuple[str, ...]  #: the servers; client k (from 1) goes to ``urls[(k - 1) % len(urls)]``
     spec: VideoSpec
     clients: int  #: total clients in the run (for the ramp schedule)
     ramp: float
@@ -58,6 +58,10 @@ class Plan:
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
     cache_dir: str | None = None
     seed: int = 0
+
+    def url_for(self, sender: int) -> str:
+        """The server client ``sender`` (numbered from 1) connects to: round-robin over ``urls``."""
+        return self.urls[(sender - 1) % len(self.urls)]
 
 
 @dataclass
@@ -229,7 +233,7 @@ async def _client_life(slot: _Slot, plan: Plan, end: float, phase: float) -> Non
     delay = slot.start_at - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    client = slot.client = LoadClient(plan.url, rec, slot.video, slot.audio, plan.host_addresses)
+    client = slot.client = LoadClient(plan.url_for(rec.sender), rec, slot.video, slot.audio, plan.host_addresses)
     try:
         await asyncio.wait_for(client.connect(CONNECT_TIMEOUT), CONNECT_TIMEOUT)
     except asyncio.CancelledError:
@@ -319,6 +323,7 @@ def _summary(slot: _Slot, now: float) -> dict[str, Any]:
     video = slot.video
     extra = {
         "connected": slot.connected_at is not None,
+        "url": slot.client.ws_url if slot.client is not None else None,
         "media": slot.stats,
         "video_frames_sent": video.frames_sent,
         "video_keyframes_sent": video.keyframes_sent,

@@ -17,6 +17,7 @@ from typing import Awaitable, Callable, Iterable, Optional
 from ..config import Config
 from ..limits import SessionLimits
 from ..metrics import ServerMetrics
+from ..overload import OverloadGuard
 from .errors import ErrorCode
 from .outgoing import Error, Online
 from .switchboard import Switchboard
@@ -82,8 +83,12 @@ class Housekeeping:
         limits: SessionLimits,
         metrics: ServerMetrics,
         closing: ClosingTasks,
+        overload: Optional[OverloadGuard] = None,
+        cpu_clock: Callable[[], float] = time.process_time,
     ) -> None:
         self.config = config
+        self.overload = overload
+        self.cpu_clock = cpu_clock
         self.switchboard = switchboard
         self.limits = limits
         self.metrics = metrics
@@ -149,9 +154,23 @@ class Housekeeping:
                 log.exception("%s failed", what)
 
     async def _watch_loop(self) -> None:
-        """Measure how late the event loop runs a timer: the server's own responsiveness."""
+        """Measure how late the event loop runs a timer (the server's own responsiveness) and feed
+        the overload guard with it and the process's CPU time."""
         loop = asyncio.get_running_loop()
         while True:
             before = loop.time()
             await asyncio.sleep(LAG_INTERVAL)
-            self.metrics.on_loop_lag(loop_lag(before, loop.time(), LAG_INTERVAL))
+            lag = loop_lag(before, loop.time(), LAG_INTERVAL)
+            self.metrics.on_loop_lag(lag)
+            if self.overload is not None:  # measured even with shedding off (/healthz, /metrics)
+                self.watch_load(time.monotonic(), lag, self.cpu_clock())
+
+    def watch_load(self, now: float, lag: float, cpu_seconds: float) -> None:
+        """One sample for the overload guard; a log line when it changes its mind."""
+        assert self.overload is not None
+        changed = self.overload.sample(now, lag, cpu_seconds)
+        if changed is True:
+            log.warning("overloaded: %s; refusing newcomers", self.overload.reason,
+                        extra={"event": "overloaded", "reason": self.overload.reason})
+        elif changed is False:
+            log.info("load back to normal; accepting newcomers", extra={"event": "recovered"})
