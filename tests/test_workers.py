@@ -16,12 +16,37 @@ import aiohttp
 import pytest
 
 from sfu.config import load
+from sfu.headless.client import HeadlessClient
 from sfu.supervisor import RestartPolicy, Slot, Supervisor, WorkerPlan, describe_exit, split_port_range, worker_plans
 
 from .conftest import free_port
 from .ops_helpers import RawSocket
 from .redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
 from .test_process import ROOT, Process, processes  # noqa: F401  (fixture)
+
+
+async def _one_on_each_worker(url: str, admin: int) -> dict[int, HeadlessClient]:
+    """Headless clients connected through the shared port until one is on each of workers 0 and 1
+    (the others closed): by worker."""
+    found: dict[int, HeadlessClient] = {}
+    extra: list[HeadlessClient] = []
+    async with aiohttp.ClientSession() as http:
+        for sender in range(1, 41):
+            before = [(await _health(http, f"http://127.0.0.1:{admin + i}"))["participants"]["connected"] for i in range(2)]
+            client = HeadlessClient(url, sender)
+            await client.connect()
+            after = [(await _health(http, f"http://127.0.0.1:{admin + i}"))["participants"]["connected"] for i in range(2)]
+            worker = next(i for i in range(2) if after[i] > before[i])
+            if worker in found:
+                extra.append(client)
+            else:
+                found[worker] = client
+            if len(found) == 2:
+                break
+    for client in extra:
+        await client.close()
+    assert len(found) == 2, "forty connections all reached one worker"
+    return found
 
 
 # -- the plan and the restart policy ---------------------------------------------------------------
@@ -166,7 +191,8 @@ async def test_two_workers_share_a_port_restart_and_stop_together(
         pids = {int(h["pid"]) for h in first}
         assert pids == _children(p.proc.pid) and len(pids) == 2
         async with http.get(f"http://127.0.0.1:{admin + 1}/metrics") as response:
-            assert f'sfu_worker_info{{pid="{first[1]["pid"]}",worker="1"}} 1.0' in await response.text()
+            assert f'sfu_worker_info{{node="{first[1]["node"]}",pid="{first[1]["pid"]}",worker="1"}} 1.0' in \
+                await response.text()
 
     # The shared port reaches both workers: new connections land on either.
     seen: set[str] = set()
@@ -177,9 +203,25 @@ async def test_two_workers_share_a_port_restart_and_stop_together(
             break
     assert seen == {"0", "1"}, seen
 
-    # kill -9 one worker: the parent starts it again, healthy, with a new pid.
+    # People reaching different workers through the one port meet, and see and hear each other.
+    people = await _one_on_each_worker(p.url, admin)
+    x, y = people[0], people[1]
+    await x.start()
+    await y.start()
+    assert (await x.expect("paired"))["partner"] == y.id
+    assert (await y.expect("paired"))["partner"] == x.id
+    await x.wait_frame_from(y.sender_id, timeout=20)
+    await y.wait_frame_from(x.sender_id, timeout=20)
+    await x.chat("across the workers")
+    assert (await y.expect("chat"))["text"] == "across the workers"
+
+    # kill -9 one worker: the parent starts it again, healthy, with a new pid; the partner of
+    # someone it served, on the other worker, is told and looks again.
     victim = int(first[1]["pid"])
     os.kill(victim, signal.SIGKILL)
+    await people[0].expect("partner_left", timeout=20)
+    for person in people.values():
+        await person.close()
     deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as http:
         while True:

@@ -119,8 +119,15 @@ class ClusterLink:
 
     async def _cross(self, local: str, remote: str) -> None:
         process = await self.directory.locate(remote)
+        info = self.directory.info(process) if process else None
+        if process and (info is None or not info.pipe_address):  # a process newer than our last look
+            await self.directory.refresh()
+            info = self.directory.info(process)
         if self._crossing.get(local) == remote:  # still partners
-            self.seam.cross(local, remote, self.directory.info(process) if process else None)
+            if info is None:
+                log.warning("%s's partner %s is served by %s, which is not in the pool: no media between them",
+                            local, remote, process or "no process")
+            self.seam.cross(local, remote, info)
 
     def parted(self, local: str, partner: str) -> None:
         if self._crossing.get(local) == partner:

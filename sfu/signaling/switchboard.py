@@ -73,6 +73,7 @@ class Switchboard:
         #: --require-camera: holds back Start until the person's video reaches the server.
         self.camera = camera
         self.sessions: dict[str, Session] = {}
+        self._leaving: set[str] = set()  #: sessions whose departure is being carried out
         #: Rules, reports and bans (set once the moderation service is open).
         self.safety: Optional[Safety] = None
         #: Partners served by other processes (``None``: one process, everyone is here).
@@ -125,7 +126,8 @@ class Switchboard:
     async def leave(self, session: Session, reason: str) -> None:
         """The visit is over: free the partner, forget the session everywhere, close what it owns."""
         try:
-            if self.sessions.get(session.id) is session:
+            if self.sessions.get(session.id) is session and session.id not in self._leaving:
+                self._leaving.add(session.id)  # once: a drain and the visit's own end may both get here
                 if self.camera is not None:
                     self.camera.cancel(session.id)
                 try:
@@ -135,6 +137,7 @@ class Switchboard:
                         self.elsewhere.left(session.id)
                 self._part(session.id)
                 del self.sessions[session.id]
+                self._leaving.discard(session.id)
                 self._forget(session.id)
                 if self.safety:
                     self.safety.left(session.id)
