@@ -26,7 +26,7 @@ from .metrics import ServerMetrics
 from .moderation.camera import CameraGate
 from .moderation.devices import is_https, remember_device, request_device
 from .moderation.identity import ModerationIdentity
-from .moderation.live import LiveModeration, report_detections
+from .moderation.live import LiveModeration, report_detections, screen_local
 from .moderation.origins import origin_allowed
 from .moderation.service import ModerationService
 from .overload import LoadLimits, OverloadGuard
@@ -151,7 +151,9 @@ class Server:
         self.housekeeping.start()
         screening = await self.live.start()
         if screening is not None:
-            self.media.on_watch = screening.watch
+            self.media.on_watch = screen_local(screening.watch, self.media)
+            if self.cluster is not None:  # local publishers watched from other processes are screened here
+                self.cluster.screen = screening.watch
 
     async def shutdown(self) -> None:
         """Tell every client the server is stopping and close every session, within drain_timeout."""
@@ -162,6 +164,8 @@ class Server:
         await self.shutdown()
         await self.housekeeping.stop()
         self.media.on_watch = None
+        if self.cluster is not None:
+            self.cluster.screen = None
         await self.live.stop()
         if self.safety is not None:
             await self.safety.settle()

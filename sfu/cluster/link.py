@@ -3,6 +3,10 @@
 
 - A pair across processes: each process does its own half (media in, ``paired`` to its client),
   the media crossing through :class:`~.media.MediaSeam`.
+- Reports of a partner served elsewhere: see :mod:`.reports` (their identity comes at the pairing,
+  their pictures from their process).
+- Automatic detection screens each publisher in the process serving them: a local publisher watched
+  from elsewhere is screened here (:attr:`ClusterLink.screen`), and its hiding crosses with the media.
 - Chat to a partner elsewhere, moderation notes (``partner_hidden``...) and warnings for people
   served elsewhere, and bans (whoever they cover, wherever they are served) go over the :mod:`.bus`.
 - ``online`` is the sum of every live process's count (refreshed with the heartbeats).
@@ -19,7 +23,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from prometheus_client import Gauge, Info
@@ -37,6 +41,8 @@ from .bus import Bus, Message
 from .directory import PoolCounts, ProcessInfo
 from .media import MediaSeam
 from .node import Node, NodeHooks
+from .reports import KINDS as REPORT_KINDS
+from .reports import CrossReports
 
 if TYPE_CHECKING:
     from ..moderation.service import ModerationService
@@ -61,6 +67,12 @@ class ClusterLink:
         self._left: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
+        self.reports = CrossReports(self.bus, self.directory, switchboard.router, lambda: switchboard.safety)
+        #: Automatic detection's watch hook (``screen(watcher, publisher or None)``), told when a local
+        #: publisher is watched from another process: they are screened here, where their video is.
+        self.screen: Optional[Callable[[str, Optional[str]], None]] = None
+        #: Remote watcher -> the local publisher screened for them.
+        self._screened: dict[str, str] = {}
 
     @classmethod
     async def open(cls, config: Config, switchboard: Switchboard, seam: MediaSeam) -> ClusterLink:
@@ -83,6 +95,8 @@ class ClusterLink:
         await self.node.join(self.info())
         hooks = NodeHooks(info=self.info, lost=self._lost, back=self._back)
         self._tasks = [asyncio.ensure_future(t) for t in (feed.run(), self.node.run(hooks), self.bus.run())]
+        if sb.safety is not None:
+            sb.safety.remote_capture = self.reports.capture
         if moderation is not None:
             moderation.on_ban(self._ban_made)
             moderation.on_warn(self._warning_made)
@@ -114,6 +128,11 @@ class ClusterLink:
     # -- Elsewhere (called by the switchboard) -------------------------------------------------------
     def paired(self, local: str, remote: str) -> None:
         self._crossing[local] = remote
+        if self.screen is not None:  # before the export starts, so a pre-screened video starts hidden
+            self._screened[remote] = local
+            self.screen(remote, local)
+        if self.switchboard.safety is not None:
+            self.switchboard.safety.paired_elsewhere(local, remote)
         self.switchboard.router.connect(local, remote)  # the placeholder until the partner's media is here
         self._spawn(self._cross(local, remote))
 
@@ -128,10 +147,15 @@ class ClusterLink:
                 log.warning("%s's partner %s is served by %s, which is not in the pool: no media between them",
                             local, remote, process or "no process")
             self.seam.cross(local, remote, info)
+        if process is not None:  # even if they parted already: they may still report each other
+            await self.reports.introduce(local, remote, process)
 
     def parted(self, local: str, partner: str) -> None:
         if self._crossing.get(local) == partner:
             del self._crossing[local]
+            if self.screen is not None and self._screened.get(partner) == local:
+                del self._screened[partner]
+                self.screen(partner, None)
             self.seam.uncross(local, partner)
         if self.orphans.get(local) == partner:
             del self.orphans[local]
@@ -215,6 +239,8 @@ class ClusterLink:
             session = sb.sessions.get(str(message["to"]))
             if session is not None:
                 session.send(out.Moderation(str(message["action"]), message.get("reason")))
+        elif kind in REPORT_KINDS:
+            self.reports.received(message, self._spawn)
         elif kind == "orphan_left":
             self._orphan_left(str(message["to"]), str(message["from"]))
         elif kind == "ban" and sb.safety is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -27,7 +27,7 @@ from .settings import DEFAULT_FACE_LABELS, DEFAULT_FLAG_LABELS, ModerationSettin
 if TYPE_CHECKING:
     from .service import ModerationService
 
-__all__ = ["LiveModeration", "classifier_settings", "report_detections"]
+__all__ = ["LiveModeration", "classifier_settings", "report_detections", "screen_local"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,21 @@ def classifier_settings(settings: ModerationSettings) -> ClassifierSettings:
         input_width=settings.moderation_model_input_size,
         input_height=settings.moderation_model_input_size,
     )
+
+
+class LocalMedia(Protocol):
+    def get(self, participant: str) -> Any:
+        """The participant's media when served by this process, else ``None``."""
+
+
+def screen_local(watch: Callable[[str, str | None], None], media: LocalMedia) -> Callable[[str, str | None], None]:
+    """The router's ``on_watch`` hook for ``watch`` (:meth:`Screening.watch`), leaving out publishers
+    served by other processes: their own process screens them, and the pipe carries their hiding."""
+
+    def on_watch(watcher: str, publisher: str | None) -> None:
+        watch(watcher, publisher if publisher is None or media.get(publisher) is not None else None)
+
+    return on_watch
 
 
 def report_detections(

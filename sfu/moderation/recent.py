@@ -2,7 +2,9 @@
 
 Pure logic: the caller passes ``now`` (any monotonic clock) and says when people pair and part. The
 partner's moderation identity is kept from the moment they paired, so someone who disconnects to
-escape a report can still be reported within the window.
+escape a report can still be reported within the window. A partner served by another process is
+known first by their id alone (:meth:`RecentPartners.met`); their identity, and which process serves
+them, follow a moment later (:meth:`RecentPartners.identify`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ class Partner:
     """Someone's current or last partner."""
 
     session: str
-    identity: ModerationIdentity
+    #: ``None``: served elsewhere, identity not heard of yet.
+    identity: ModerationIdentity | None
     #: When they parted (``None``: still paired).
     parted_at: float | None = None
+    #: The process serving them when it is another one (``None``: this one, or not heard of yet).
+    served_by: str | None = None
 
 
 class RecentPartners:
@@ -35,6 +40,20 @@ class RecentPartners:
     def paired(self, a: str, a_identity: ModerationIdentity, b: str, b_identity: ModerationIdentity) -> None:
         self._last[a] = Partner(b, b_identity)
         self._last[b] = Partner(a, a_identity)
+
+    def met(self, who: str, partner: str) -> None:
+        """``who`` is paired with ``partner``, served by another process (identity to follow)."""
+        self._last[who] = Partner(partner, None)
+
+    def identify(self, who: str, partner: str, identity: ModerationIdentity, served_by: str) -> bool:
+        """``who``'s current or last partner ``partner`` is ``identity``, served by ``served_by``;
+        False when ``partner`` is not (or no longer) the one ``who`` may report."""
+        last = self._last.get(who)
+        if last is None or last.session != partner:
+            return False
+        last.identity = identity
+        last.served_by = served_by
+        return True
 
     def parted(self, who: str, now: float) -> None:
         """``who`` is no longer with their partner (Next, Stop, the partner left)."""

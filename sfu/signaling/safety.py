@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -22,7 +22,7 @@ from ..moderation.capture import CapturePlan, capture_pictures
 from ..moderation.identity import ModerationIdentity
 from ..moderation.policy import ReportRefused, check_report
 from ..moderation.recent import RecentPartners
-from ..moderation.records import Ban, iso
+from ..moderation.records import Ban, EvidenceImage, iso
 from ..moderation.service import ModerationService
 from . import outgoing as out
 from .connection import Session
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds the server waits, when stopping, for evidence still being captured.
 CAPTURE_DRAIN = 5.0
+
+#: Pictures of a participant served by another process: ``(participant, process)`` -> JPEGs.
+RemoteCapture = Callable[[str, str], Awaitable[list[EvidenceImage]]]
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Safety:
         self.plan = CapturePlan.from_settings(service.settings)
         self.visitors: dict[str, Visitor] = {}
         self._captures: set[asyncio.Task[None]] = set()
+        #: How evidence of a partner served by another process is taken (set with a shared pool).
+        self.remote_capture: Optional[RemoteCapture] = None
         service.on_ban(self.banned)
         service.on_warn(self.warned)
 
@@ -119,6 +124,19 @@ class Safety:
     def parted(self, who: str, now: float) -> None:
         self.recent.parted(who, now)
 
+    def paired_elsewhere(self, local: str, remote: str) -> None:
+        """``local`` is paired with ``remote``, served by another process (identity to follow)."""
+        if local in self.visitors:
+            self.recent.met(local, remote)
+
+    def introduced(self, local: str, remote: str, identity: ModerationIdentity, process: str) -> bool:
+        """``remote``'s process says who they are: ``local`` may report them (False: not their partner)."""
+        return self.recent.identify(local, remote, identity, process)
+
+    def identity_of(self, session_id: str) -> Optional[ModerationIdentity]:
+        visitor = self.visitors.get(session_id)
+        return visitor.identity if visitor is not None else None
+
     # -- reports -----------------------------------------------------------------------------------
     async def report(self, session: Session, message: Report, now: float) -> bool:
         """Store ``session``'s report of their (last) partner and answer ``reported``; capture evidence in
@@ -136,6 +154,8 @@ class Safety:
             self.service.metrics.reports_refused.labels(code=ErrorCode.NOTHING_TO_REPORT.value).inc()
             raise ProtocolError(ErrorCode.NOTHING_TO_REPORT, "nobody to report: you are not paired, and your last "
                                 f"partner left more than {self.recent.window:g} s ago")
+        if target.identity is None:  # paired a moment ago across processes; who they are is on its way
+            raise ProtocolError(ErrorCode.REPORT_FAILED, "the report could not be stored yet; try again")
         try:
             outcome = await self.service.report(visitor.identity, target.identity, message.reason, message.note)
         except ReportRefused as refused:
@@ -145,12 +165,17 @@ class Safety:
             log.exception("session %s: report not stored", session.id)
             raise ProtocolError(ErrorCode.REPORT_FAILED, "the report could not be stored; try again") from None
         if not outcome.duplicate:
-            source = self.router.sources(target.session).get("video")
-            self._keep(self._attach_evidence(outcome.report_id, capture_pictures(source, self.plan)))
+            self._keep(self._attach_evidence(outcome.report_id, self._capture(target.session, target.served_by)))
         log.info("session %s: report %d%s", session.id, outcome.report_id, " (again)" if outcome.duplicate else "",
                  extra={"event": "report", "session": session.id, "report": outcome.report_id})
         session.send(out.Reported(outcome.report_id))
         return self.recent.current(session.id) is target
+
+    def _capture(self, participant: str, served_by: Optional[str]) -> Awaitable[list[EvidenceImage]]:
+        """Pictures of ``participant``, taken where their video arrives (here, or by ``served_by``)."""
+        if served_by is not None and self.remote_capture is not None:
+            return self.remote_capture(participant, served_by)
+        return capture_pictures(self.router.sources(participant).get("video"), self.plan)
 
     async def _attach_evidence(self, report_id: int, capture: Awaitable[list]) -> None:
         try:
