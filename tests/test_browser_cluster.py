@@ -176,6 +176,12 @@ def test_browser_on_one_node_meets_headless_clients_on_another(nodes, browser) -
         wait_until(lambda: first.client.received.audio_frames > heard + 25, 20, "no sound from the browser")
         wait_until(lambda: first.client.received.audio_loud_frames > 0, 20, "only silence from the browser")
 
+        # Each node's /healthz shows the one piped direction it receives and the one it sends.
+        for node in (node_a, node_b):
+            pipe = bh.http_json(node.url + "/healthz")["pipe"]
+            assert (pipe["imports"], pipe["exports"]) == (1, 1), pipe
+            assert pipe["packets_received"]["video"] > 0 and pipe["packets_sent"]["audio"] > 0, pipe
+
         # Chat both ways, across the nodes.
         user.send_chat("hello from node a")
         assert first.run(first.client.expect("chat"))["text"] == "hello from node a"
