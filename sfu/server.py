@@ -226,6 +226,8 @@ class Server:
             status["worker"] = self.cluster.process.worker
             status["pool"] = {"processes": pool.processes, "participants": {
                 "connected": pool.connected, "waiting": pool.waiting, "paired": pool.paired}}
+            if self.remote_media is not None and self.remote_media.pipe is not None:
+                status["pipe"] = self.remote_media.pipe.snapshot()
         return status
 
     def readiness(self) -> tuple[bool, str]:

@@ -139,6 +139,7 @@ def test_recorder_tells_whose_picture_it_got() -> None:
     assert s["start_to_paired_s"] == pytest.approx(0.2)
     assert s["paired_to_first_frame_s"] == pytest.approx([0.1, 0.1])
     assert s["next_to_first_frame_s"] == pytest.approx([0.6])
+    assert s["next_partners"] == [9]  # whose first frame that was
     assert s["frames_partner"] == 4 and s["frames_stale"] == 2 and s["frames_unstamped"] == 1
     assert s["freezes"] == 2  # the gap, and the picture stopping 1 s before Next
     assert s["errors"] == {"unexpected_sender": 1, "own_picture": 1}

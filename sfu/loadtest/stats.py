@@ -237,6 +237,8 @@ class ClientRecorder:
                 for p in self.pairings
                 if p.trigger == "next" and p.first_frame_at is not None
             ],
+            #: The new partner's stamp id for each of ``next_to_first_frame_s`` (None: not read).
+            "next_partners": [p.sender for p in self.pairings if p.trigger == "next" and p.first_frame_at is not None],
             "paired_seconds": self.paired_seconds(now),
             "receiving_seconds": receiving,
             "fps": self.frames_partner / receiving if receiving > 0.5 else None,
