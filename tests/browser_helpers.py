@@ -324,3 +324,35 @@ class User:
 
 def debug_all(*users: User) -> str:
     return "\n".join(u.debug() for u in users if not u.closed)
+
+
+class ThreadedHeadlessClient:
+    """The headless Python client on its own event loop thread, beside the synchronous browser."""
+
+    def __init__(self, url: str, sender_id: int, **kwargs) -> None:
+        import asyncio
+        import threading
+
+        from sfu.headless.client import HeadlessClient
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def make() -> HeadlessClient:
+            return HeadlessClient(url, sender_id, **kwargs)
+
+        self.client = self.run(make())
+
+    def run(self, coro, timeout: float = 40.0):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def close(self) -> None:
+        try:
+            self.run(self.client.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()

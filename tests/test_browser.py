@@ -21,7 +21,7 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
-from browser_helpers import WAIT_MS, User  # noqa: E402
+from browser_helpers import WAIT_MS, ThreadedHeadlessClient, User  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
@@ -469,38 +469,6 @@ def test_friendly_notices_for_server_full_and_unreachable(users):
     gone.open(wait_negotiated=False)
     gone.page.wait_for_selector("#notice[data-kind='unreachable']", state="visible", timeout=WAIT_MS)
     assert "Can't reach the server" in gone.page.inner_text("#notice")
-
-
-class ThreadedHeadlessClient:
-    """The headless Python client on its own event loop thread, beside the synchronous browser."""
-
-    def __init__(self, url: str, sender_id: int, **kwargs) -> None:
-        import asyncio
-        import threading
-
-        from sfu.headless.client import HeadlessClient
-
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-
-        async def make() -> HeadlessClient:
-            return HeadlessClient(url, sender_id, **kwargs)
-
-        self.client = self.run(make())
-
-    def run(self, coro, timeout: float = 30.0):
-        import asyncio
-
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def close(self) -> None:
-        try:
-            self.run(self.client.close())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
 
 
 def test_browser_and_headless_python_client_work_both_ways(users, server):

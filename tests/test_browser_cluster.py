@@ -11,14 +11,12 @@ client of node b, whose picture then replaces the first one's.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -27,13 +25,9 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
-from browser_helpers import User  # noqa: E402
-
-from sfu.headless.client import HeadlessClient  # noqa: E402
+from browser_helpers import ThreadedHeadlessClient, User  # noqa: E402
 
 from .redis_server import RedisServer, own_redis_server  # noqa: E402, F401  (fixture)
-
-T = TypeVar("T")
 
 #: The stamp reader of ``sfu.headless.stamp`` for the page: samples a 3x3 grid in each of the
 #: 4 x 24 cells of the band at the top of ``#remote-video`` (at its own size), thresholds the cell
@@ -87,31 +81,6 @@ JS_COUNT_FRAMES = """() => {
 }"""
 
 
-class Bot:
-    """A stamped headless client on its own event-loop thread, beside the synchronous browser."""
-
-    def __init__(self, url: str, sender_id: int) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-
-        async def make() -> HeadlessClient:
-            return HeadlessClient(url, sender_id, width=320, height=240, fps=15)
-
-        self.client = self.run(make())
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 40.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
-
-    def close(self) -> None:
-        try:
-            self.run(self.client.close())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
-
-
 def wait_until(predicate: Any, timeout_s: float, message: Any) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -145,7 +114,7 @@ def browser() -> Iterator[Any]:
 
 def test_browser_on_one_node_meets_headless_clients_on_another(nodes, browser) -> None:
     node_a, node_b = nodes
-    first, second = Bot(node_b.url, 1), Bot(node_b.url, 2)
+    first, second = (ThreadedHeadlessClient(node_b.url, n, width=320, height=240, fps=15) for n in (1, 2))
     user = User(browser, node_a.url, "browser on node a")
     try:
         first.run(first.client.connect())
@@ -167,7 +136,7 @@ def test_browser_on_one_node_meets_headless_clients_on_another(nodes, browser) -
         user.wait_js("() => window.__presented > 10")
 
         # node a -> node b: the browser's camera (640x480, no stamp) and its sound reach the client.
-        def camera_frames(bot: Bot) -> int:
+        def camera_frames(bot: ThreadedHeadlessClient) -> int:
             return sum(1 for f in bot.client.received.frames if (f.width, f.height) == (640, 480))
 
         wait_until(lambda: camera_frames(first) >= 10, 30, lambda: f"client 1 got {camera_frames(first)} camera frames")

@@ -14,8 +14,7 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
-from browser_helpers import WAIT_MS, User  # noqa: E402
-from test_browser import ThreadedHeadlessClient  # noqa: E402
+from browser_helpers import WAIT_MS, ThreadedHeadlessClient, User  # noqa: E402
 
 #: A camera showing the marker: getUserMedia answers with a canvas painted magenta.
 MAGENTA_CAMERA = """
