@@ -178,16 +178,19 @@ async def run_load(url: str, pairs: int, seconds: float, nexts: int, kbps: int) 
             waiting = next(c for c in everyone if partner[c.id] is None)
             since = time.monotonic()
             await presser.next()
+            # The waiting one meets the presser or the one left behind (the matchmaker picks).
+            mate = by_id[(await waiting.expect("paired", timeout=10))["partner"]]
+            alone = old if mate is presser else presser
             try:
-                first = await old.wait_frame_from(waiting.sender_id, since=since, timeout=10)
-                await waiting.wait_frame_from(old.sender_id, since=since, timeout=10)
+                first = await mate.wait_frame_from(waiting.sender_id, since=since, timeout=10)
+                await waiting.wait_frame_from(mate.sender_id, since=since, timeout=10)
                 next_ms.append((first.at - since) * 1000)
             except ClientError:
                 next_failures += 1
-            await presser.expect("waiting", timeout=30)
-            partner[presser.id] = None
-            partner[old.id] = waiting.id
-            partner[waiting.id] = old.id
+            await alone.expect("waiting", timeout=30)
+            partner[alone.id] = None
+            partner[mate.id] = waiting.id
+            partner[waiting.id] = mate.id
             await asyncio.sleep(1.0)
         emit(
             "done",
@@ -231,7 +234,8 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict:
     server = subprocess.Popen(
         [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--forwarding", mode, "--rematch-cooldown", "0", "--log-level", "warning",
-         "--max-loop-lag", "0", "--max-cpu", "0"],  # never shed the clients being measured
+         "--max-loop-lag", "0", "--max-cpu", "0",  # never shed the clients being measured
+         "--moderation-classifier", "none"],  # this measures forwarding
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
