@@ -16,6 +16,7 @@ from sfu.config import Config
 from sfu.headless import stamp as stamps
 from sfu.media import aiortc_hooks
 from sfu.media.aiortc_hooks import packet_senders, packets, testing
+from sfu.media.aiortc_hooks import server as server_hooks
 from sfu.media.forwarding import Passthrough, make_forwarding
 from sfu.media.packet_feed import PacketFeed
 
@@ -110,6 +111,12 @@ async def test_packets_bypass_aiortc_receive_path(server, make_client) -> None:
         # What B received came on that SSRC.
         receiver = next(t.receiver for t in b.pc.getTransceivers() if t.kind == kind)  # type: ignore[union-attr]
         assert stream.leg.ssrc in {s.source for s in receiver.getSynchronizationSources()}
+    # No decoder thread for streams that are only forwarded (aiortc starts one per receiver; the
+    # clients' own receivers, which decode, keep theirs).
+    for media in (media_a, media_b):
+        for transceiver in media.pc.getTransceivers():
+            assert not server_hooks.decoder_running(transceiver.receiver), transceiver.kind
+    assert server_hooks.decoder_running(next(t.receiver for t in b.pc.getTransceivers() if t.kind == "video"))  # type: ignore[union-attr]
     # A PLI from the watcher reaches the publisher as a keyframe request.
     feed_a = media_a.sources["video"]
     sent_before = feed_a.keyframes.sent

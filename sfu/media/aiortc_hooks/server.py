@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,7 +67,8 @@ def encoded_problems() -> list[str]:
         "aiortc.RTCRtpReceiver._handle_rtp_packet uses ",
     )
     found += missing_callables(
-        RTCRtpReceiver, ("_send_rtcp", "_send_rtcp_pli", "_handle_rtp_packet"), "aiortc.RTCRtpReceiver"
+        RTCRtpReceiver, ("_send_rtcp", "_send_rtcp_pli", "_handle_rtp_packet", "_RTCRtpReceiver__stop_decoder"),
+        "aiortc.RTCRtpReceiver",
     )
     found += missing_callables(RTCRtpSender, ("_handle_rtcp_packet", "send"), "aiortc.RTCRtpSender")
     found += unused_names(RTCRtpTransceiver.__init__, ("_codecs",), "aiortc.RTCRtpTransceiver.")
@@ -197,9 +199,24 @@ def tap_receiver(receiver: RTCRtpReceiver, tap: FrameTap) -> None:
     """Route the receiver's depayloaded packets to ``tap`` instead of its jitter buffer.
 
     Call from ``pc.on("track")`` (before RTP flows). The tap returns no frame, so aiortc's decoder
-    thread for this receiver never decodes anything.
+    thread for this receiver would never decode anything: it is ended as soon as ``receive`` has
+    started it (the receiver's remote track ends with it; nothing reads that track: frames come
+    from the tap).
     """
     receiver._RTCRtpReceiver__jitter_buffer = tap  # type: ignore[attr-defined]
+    original = receiver.receive
+
+    async def receive(parameters: Any) -> None:
+        await original(parameters)
+        receiver._RTCRtpReceiver__stop_decoder()  # type: ignore[attr-defined]
+
+    receiver.receive = receive  # type: ignore[method-assign]
+
+
+def decoder_running(receiver: RTCRtpReceiver) -> bool:
+    """Whether aiortc's decoder thread of ``receiver`` runs."""
+    thread: threading.Thread | None = receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
+    return thread is not None and thread.is_alive()
 
 
 def packet_data(packet: RtpPacket) -> bytes:
