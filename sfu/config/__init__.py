@@ -5,9 +5,10 @@ and how ``sfu config`` prints them (:mod:`.render`).
 Imports nothing of the media stack, so ``sfu config`` and ``sfu --version`` stay light.
 """
 
+from .catalog import Setting, all_settings
 from .loading import CONFIG_ENV, ConfigError, add_arguments, load, unknown_env
 from .render import render_json, render_toml
-from .settings import ENV_PREFIX, Config, IceServer, Setting, all_settings, setting
+from .settings import ENV_PREFIX, Config, IceServer, setting
 from .validation import turn_problems, validate
 
 __all__ = [

@@ -16,8 +16,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .catalog import Setting, all_settings
 from .render import display
-from .settings import ENV_PREFIX, Config, Setting, all_settings
+from .settings import ENV_PREFIX, Config
 from .validation import validate
 
 #: The environment variable naming a TOML file (``--config`` wins over it).

@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from .settings import Config, Setting, all_settings
+from .catalog import Setting, all_settings
+from .settings import Config
 
 
 def _plain(value: Any) -> Any:

@@ -10,8 +10,9 @@ import os
 from typing import Optional
 
 from .brand import brand_problems
+from .catalog import all_settings
 from .cluster import cluster_problems
-from .settings import Config, all_settings
+from .settings import Config
 
 
 def validate(config: Config) -> list[str]:
