@@ -1,6 +1,6 @@
 """Server configuration: one dataclass, safe defaults (loopback only, nothing leaves the machine).
 
-Every field is one setting. Its ``metadata`` (see :func:`setting`) documents it; :func:`all_settings`
+Every field is one setting. Its ``metadata`` (see :func:`setting`) documents it; :func:`~.catalog.all_settings`
 derives the command-line flag, the ``SFU_<NAME>`` environment variable and the TOML key from the
 field, so a new setting needs only a new field here. The moderation settings live in their own
 dataclass (:class:`~sfu.moderation.settings.ModerationSettings`, ``Config.moderation``) and are
