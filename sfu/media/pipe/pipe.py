@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..packet_feed import PacketFeed
 from ..source import KINDS, Source, SourceId
 from . import messages
+from .batching import MediaBatches
 from .counters import PipeCounters, RateLimitedLog
 from .export import Export
 from .imported import ImportedSource
@@ -37,19 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two descriptions of each export (a lost one costs at most this long).
 DESCRIBE_INTERVAL = 1.0
-#: The packets of one picture for one process share a datagram, sent with the picture's last packet
-#: (one seal, one ``sendto`` and one wake-up of the receiver per picture); should that packet not
-#: come, what waits is sent after this many seconds.
-BATCH_DELAY = 0.002
-#: Largest media datagram to a process on this machine (loopback) and to one on another machine
-#: (a typical path MTU minus headers: no IP fragmentation).
-BATCH_BYTES_LOOPBACK = 60_000
-BATCH_BYTES_NETWORK = 1_400
-
-
-def _batch_limit(host: str) -> int:
-    return BATCH_BYTES_LOOPBACK if host.startswith("127.") or host in ("::1", "localhost") else BATCH_BYTES_NETWORK
-
 
 @dataclass
 class _Import:
@@ -93,9 +81,8 @@ class MediaPipe:
         self._imports: dict[str, _Import] = {}
         self._by_tag: dict[tuple[bytes, int], ImportedSource] = {}
         self._address: tuple[str, int] | None = None
-        #: Media entries waiting to leave, per peer address: (peer, entries, bytes).
-        self._batches: dict[tuple[str, int], tuple[PipePeer, list[bytes], list[int]]] = {}
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._batches = MediaBatches(lambda peer, body: self._send(peer, Kind.MEDIA, body),
+                                     lambda: self._transport is not None)
 
     # -- life ------------------------------------------------------------------------------------
     async def start(self, router: MediaRouter) -> None:
@@ -116,7 +103,7 @@ class MediaPipe:
             for export in exports.values():
                 export.close()
         self._exports.clear()
-        self._flush()
+        self._batches.flush()
         for publisher in list(self._imports):
             self.forget(publisher)
         if self._timer is not None:
@@ -155,7 +142,7 @@ class MediaPipe:
             current.close(tell=False)
         router = self._router
         hidden = router is not None and router.is_hidden(publisher)
-        export = Export(publisher, to, self._send, self._send_media, self.counters, hidden=hidden)
+        export = Export(publisher, to, self._send, self._batches.add, self.counters, hidden=hidden)
         exports[to.address] = export
         media = router.get(publisher) if router is not None else None
         if media is not None:
@@ -236,42 +223,6 @@ class MediaPipe:
             self.counters.drop("send_failed")
             return
         transport.sendto(self._sealer.seal(peer.key, kind, body), peer.address)
-
-    def _send_media(self, peer: PipePeer, entry: bytes, now: bool) -> None:
-        batch = self._batches.get(peer.address)
-        if batch is not None and batch[0] is not peer and batch[0] != peer:
-            self._flush_one(batch)
-            batch = None
-        if batch is None:
-            batch = self._batches[peer.address] = (peer, [], [0, _batch_limit(peer.address[0])])
-        elif batch[2][0] + len(entry) > batch[2][1]:
-            self._flush_one(batch)
-        batch[1].append(entry)
-        batch[2][0] += len(entry)
-        if now:
-            self._flush_one(batch)
-            handle = self._flush_handle
-            if handle is not None and not any(b[1] for b in self._batches.values()):
-                handle.cancel()  # nothing waits: a cancelled timer wakes nobody
-                self._flush_handle = None
-        elif self._flush_handle is None and self._transport is not None:
-            self._flush_handle = asyncio.get_running_loop().call_later(BATCH_DELAY, self._flush)
-
-    def _flush_one(self, batch: tuple[PipePeer, list[bytes], list[int]]) -> None:
-        peer, entries, size = batch
-        if entries:
-            self._send(peer, Kind.MEDIA, b"".join(entries))
-            entries.clear()
-            size[0] = 0
-
-    def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()  # a cancelled timer wakes nobody
-            self._flush_handle = None
-        for batch in self._batches.values():
-            self._flush_one(batch)
-        if len(self._batches) > 64:  # forget peers nothing was sent to lately
-            self._batches = {a: b for a, b in self._batches.items() if b[1]}
 
     def _feedback_to(self, origin: PipePeer) -> Callable[[messages.Feedback], None]:
         def send(feedback: messages.Feedback) -> None:
