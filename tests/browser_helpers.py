@@ -356,3 +356,22 @@ class ThreadedHeadlessClient:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+
+
+def user_factory(browser, server: "ServerProcess"):
+    """For a ``users`` fixture: yields ``make(name, *, browser=..., base_url=..., **User options)``
+    -> a new :class:`User` on ``server`` (once nobody is left on it), and closes them all after."""
+    server.wait_empty()
+    made: list[User] = []
+
+    def make(name: str, *, browser=browser, base_url: str = server.url, **kwargs) -> User:
+        user = User(browser, base_url, name, **kwargs)
+        made.append(user)
+        return user
+
+    yield make
+    for user in made:
+        try:
+            user.close()
+        except Exception:  # a page that already went away  # noqa: BLE001
+            pass

@@ -21,7 +21,7 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
-from browser_helpers import WAIT_MS, ThreadedHeadlessClient, User  # noqa: E402
+from browser_helpers import WAIT_MS, ThreadedHeadlessClient  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
@@ -82,20 +82,7 @@ def three_camera_browser(playwright):
 @pytest.fixture
 def users(browser, server):
     """``users(name, browser=..., base_url=..., viewport=..., init_script=...)`` -> a new User."""
-    server.wait_empty()
-    made: list[User] = []
-
-    def make(name: str, *, browser=browser, base_url: str = server.url, **kwargs) -> User:
-        user = User(browser, base_url, name, **kwargs)
-        made.append(user)
-        return user
-
-    yield make
-    for user in made:
-        try:
-            user.close()
-        except Exception:
-            pass
+    yield from bh.user_factory(browser, server)
 
 
 def report(capsys, text: str) -> None:

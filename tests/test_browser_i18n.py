@@ -40,17 +40,7 @@ def browser():
 
 @pytest.fixture
 def users(browser, server):
-    server.wait_empty()
-    made: list[User] = []
-
-    def make(name: str, *, base_url: str = server.url, **kwargs) -> User:
-        user = User(browser, base_url, name, **kwargs)
-        made.append(user)
-        return user
-
-    yield make
-    for user in made:
-        user.close()
+    yield from bh.user_factory(browser, server)
 
 
 def text(user: User, selector: str) -> str:

@@ -14,7 +14,7 @@ if os.environ.get("SFU_SKIP_BROWSER") == "1":
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser_helpers as bh  # noqa: E402
-from browser_helpers import WAIT_MS, ThreadedHeadlessClient, User  # noqa: E402
+from browser_helpers import WAIT_MS, ThreadedHeadlessClient  # noqa: E402
 
 #: A camera showing the marker: getUserMedia answers with a canvas painted magenta.
 MAGENTA_CAMERA = """
@@ -53,16 +53,7 @@ def browser():
 
 @pytest.fixture
 def users(browser, server):
-    server.wait_empty()
-    made: list[User] = []
-
-    def make(name: str, **kwargs) -> User:
-        made.append(User(browser, server.url, name, **kwargs))
-        return made[-1]
-
-    yield make
-    for user in made:
-        user.close()
+    yield from bh.user_factory(browser, server)
 
 
 def test_the_partner_sees_video_hidden_and_can_press_next(users, server):

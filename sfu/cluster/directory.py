@@ -101,5 +101,14 @@ class Directory:
     def info(self, process: str) -> Optional[ProcessInfo]:
         return self.processes.get(process)
 
+    async def fresh_info(self, process: str) -> Optional[ProcessInfo]:
+        """``process``'s info with its pipe, read again from Redis if the last look predates it
+        (a process that joined since)."""
+        info = self.processes.get(process)
+        if info is None or not info.pipe_address:
+            await self.refresh()
+            info = self.processes.get(process)
+        return info
+
     def forget(self, participant: str) -> None:
         self._serving.pop(participant, None)

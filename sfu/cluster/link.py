@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Optional
 
-from prometheus_client import Gauge, Info
+from prometheus_client import Gauge
 
 from ..config import Config
 from ..config.cluster import node_name
@@ -138,10 +138,7 @@ class ClusterLink:
 
     async def _cross(self, local: str, remote: str) -> None:
         process = await self.directory.locate(remote)
-        info = self.directory.info(process) if process else None
-        if process and (info is None or not info.pipe_address):  # a process newer than our last look
-            await self.directory.refresh()
-            info = self.directory.info(process)
+        info = await self.directory.fresh_info(process) if process else None
         if self._crossing.get(local) == remote:  # still partners
             if info is None:
                 log.warning("%s's partner %s is served by %s, which is not in the pool: no media between them",
@@ -270,8 +267,6 @@ class ClusterLink:
 
     def _export_metrics(self) -> None:
         registry = self.switchboard.metrics.registry
-        Info("sfu_process", "This process in the shared pool: its node and worker", registry=registry).info(
-            {"node": self.process.node, "worker": self.process.worker, "process": str(self.process)})
         for name, doc, read in (
             ("sfu_pool_processes", "Processes alive in the shared pool", lambda: self.counts().processes),
             ("sfu_pool_participants_connected", "Participants connected over the whole pool",

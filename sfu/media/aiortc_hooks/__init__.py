@@ -52,12 +52,7 @@ def passthrough_problems() -> list[str]:
 
 def passthrough_supported() -> tuple[bool, str]:
     """Whether encoded forwarding can run here, and why not."""
-    missing = passthrough_problems()
-    if missing:
-        return False, f"aiortc {aiortc.__version__} lacks {', '.join(missing)}"
-    if not aiortc.__version__.startswith(TESTED_AIORTC):
-        return False, f"aiortc {aiortc.__version__} is untested (tested: {', '.join(TESTED_AIORTC)})"
-    return True, ""
+    return _verdict(passthrough_problems(), f"aiortc {aiortc.__version__} lacks")
 
 
 def packet_problems() -> list[str]:
@@ -68,9 +63,13 @@ def packet_problems() -> list[str]:
 
 def packet_supported() -> tuple[bool, str]:
     """Whether packet forwarding can run here, and why not."""
-    missing = packet_problems()
+    return _verdict(packet_problems(), f"{versions()} lack")
+
+
+def _verdict(missing: list[str], lacking: str) -> tuple[bool, str]:
+    """Supported unless internals are ``missing`` (said after ``lacking``) or aiortc is untested."""
     if missing:
-        return False, f"{versions()} lack {', '.join(missing)}"
+        return False, f"{lacking} {', '.join(missing)}"
     if not aiortc.__version__.startswith(TESTED_AIORTC):
         return False, f"aiortc {aiortc.__version__} is untested (tested: {', '.join(TESTED_AIORTC)})"
     return True, ""
