@@ -115,6 +115,9 @@ def serve_process(tmp_path) -> Iterator[Callable[..., tuple[str, subprocess.Pope
 
     def start(*args: str) -> tuple[str, subprocess.Popen]:
         port = free_port()
+        # Its own default data directory ($XDG_DATA_HOME/sfu under tmp_path/xdg-N): no database lock
+        # shared with the servers of other tests.
+        env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / f"xdg-{len(procs)}")}
         with open(tmp_path / f"serve-{len(procs)}.log", "w") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "sfu", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
@@ -122,6 +125,7 @@ def serve_process(tmp_path) -> Iterator[Callable[..., tuple[str, subprocess.Pope
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 text=True,
+                env=env,
             )
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"

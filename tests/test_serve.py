@@ -8,7 +8,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from sfu import __version__
 from sfu.headless.client import HeadlessClient
@@ -77,11 +76,12 @@ def status_of(url: str, headers: dict | None = None) -> int:
         return error.code
 
 
-def test_serve_keeps_moderation_data_and_mounts_the_console_with_a_token(serve_process, data_dir, tmp_path) -> None:
-    """One command: the moderation database and device secret under the default data directory; the
-    console off without a moderator token, on with --admin-token-file."""
+def test_serve_keeps_moderation_data_and_mounts_the_console_with_a_token(serve_process, tmp_path) -> None:
+    """One command: the moderation database and device secret under the default data directory
+    ($XDG_DATA_HOME/sfu; the fixture gives each server its own $XDG_DATA_HOME); the console off
+    without a moderator token, on with --admin-token-file."""
     url, _ = serve_process()
-    default = Path(data_dir) / "sfu"
+    default = tmp_path / "xdg-0" / "sfu"
     assert (default / "moderation.sqlite3").is_file() and (default / "device-secret").is_file()
     assert oct((default / "device-secret").stat().st_mode & 0o777) == "0o600"
     assert status_of(url + "/mod/") == 404 and status_of(url + "/api/mod/reports") == 404
