@@ -117,6 +117,9 @@ async def test_packets_bypass_aiortc_receive_path(server, make_client) -> None:
         for transceiver in media.pc.getTransceivers():
             assert not server_hooks.decoder_running(transceiver.receiver), transceiver.kind
     assert server_hooks.decoder_running(next(t.receiver for t in b.pc.getTransceivers() if t.kind == "video"))  # type: ignore[union-attr]
+    # The clients' RTCP (reports, REMB) is read off the transport too, not through aiortc's queue.
+    tap = media_b.sources["video"]._tap
+    await _until(lambda: tap.rtcp_handled > 0, timeout=10, what="RTCP taken by the packet path")
     # A PLI from the watcher reaches the publisher as a keyframe request.
     feed_a = media_a.sources["video"]
     sent_before = feed_a.keyframes.sent

@@ -216,6 +216,27 @@ def test_rtcp_packets_parse_with_aiortc() -> None:
         2, 64, 3, 70000, 5, 6)
 
 
+def test_compound_rtcp_read_for_the_packet_path() -> None:
+    sr = rtcp_sr(77)
+    compound = rtcp.read_compound(
+        sr + rtcp.receiver_report(1, 2, 0, 0, 5) + rtcp.remb(1, 1_234_567, [7, 8]) + rtcp.nack(1, 7, [5, 6, 9])
+        + rtcp.pli(1, 8) + struct.pack("!BBHII", 0x84, 206, 4, 1, 0) + struct.pack("!IBBH", 9, 1, 0, 0)  # FIR for 9
+    )
+    assert compound is not None
+    assert compound.sender_reports == [(77, 0)]
+    assert compound.nacks == [(7, [5, 6, 9])] and compound.keyframes == [8, 9]
+    (bitrate, ssrcs), = compound.rembs
+    assert ssrcs == [7, 8] and abs(bitrate - 1_234_567) < 1_234_567 / 1000
+    assert list(compound.media_ssrcs()) == [7, 8, 9]
+    # Anything else (BYE, APP, other feedback) or a malformed packet: not for the fast path.
+    bye = struct.pack("!BBHI", 0x81, 203, 1, 77)
+    assert rtcp.read_compound(sr + bye) is None
+    assert rtcp.read_compound(struct.pack("!BBHII", 0x8F, 205, 2, 1, 7)) is None  # transport-wide CC
+    assert rtcp.read_compound(sr[:20]) is None
+    assert rtcp.read_compound(b"") is None
+    assert rtcp.read_compound(struct.pack("!BBHII", 0x8F, 206, 4, 1, 0) + b"RMEB" + bytes(4)) is None
+
+
 def nack_fci(packet: bytes) -> bytes:
     return packet[12:]
 

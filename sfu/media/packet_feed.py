@@ -81,7 +81,7 @@ class PacketFeed(EncodedFeed):
         #: processes (the media pipe's exports).
         self.taps: list[Callable[[Arrival, float], None]] = []
         hooks.on_receiver_parameters(receiver, self._started)
-        hooks.on_sender_report(receiver, self._on_sender_report)
+        hooks.on_sender_report(receiver, self.on_sender_report)
 
     @property
     def codec(self) -> RTCRtpCodecParameters | None:
@@ -190,7 +190,7 @@ class PacketFeed(EncodedFeed):
             rtcp.receiver_report(rtcp_ssrc, inbound.media_ssrc, fraction, lost, highest, 0, lsr, dlsr)
         )
 
-    def _on_sender_report(self, ssrc: int, ntp: int, now: float) -> None:
+    def on_sender_report(self, ssrc: int, ntp: int, now: float) -> None:
         if self.inbound is not None and ssrc == self.inbound.media_ssrc:
             self._sr = ((ntp >> 16) & 0xFFFFFFFF, now)
 

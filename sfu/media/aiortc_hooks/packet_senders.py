@@ -19,7 +19,7 @@ from aiortc.rtp import (
 
 from ..rtp.legs import OutboundLeg
 from .introspect import code_names, missing_callables, unused_names
-from .packets import codec_value
+from .packets import InboundTap, codec_value
 from .server import relay_feedback
 
 
@@ -29,7 +29,8 @@ def problems() -> list[str]:
         RTCRtpSender, ("send", "_handle_rtcp_packet", "_send_keyframe", "getStats"), "aiortc.RTCRtpSender"
     )
     found += unused_names(
-        RTCRtpSender.__init__, ("_RTCRtpSender__transport", "_ssrc", "_rtx_ssrc"), "aiortc.RTCRtpSender."
+        RTCRtpSender.__init__, ("_RTCRtpSender__transport", "_RTCRtpSender__encoder", "_ssrc", "_rtx_ssrc"),
+        "aiortc.RTCRtpSender."
     )
     run_rtp = code_names(getattr(RTCRtpSender, "_run_rtp", None))
     if "_send_rtp" not in run_rtp or "transport" not in run_rtp:
@@ -104,6 +105,7 @@ def hook_sender(
         real = sender.transport
         on_start(outbound_leg(sender, parameters), real)
         sender._RTCRtpSender__transport = _SenderTransport(real, on_local_rtp, on_rtcp_out)  # type: ignore[attr-defined]
+        InboundTap.of(real).feedback_to(sender._ssrc, _SenderFeedback(sender, on_nack, on_keyframe_request, on_remb))
         await original_send(parameters)
 
     sender.send = send  # type: ignore[method-assign]
@@ -117,6 +119,30 @@ def hook_sender(
         relay_feedback(sender, packet, on_keyframe_request, on_remb)
 
     sender._handle_rtcp_packet = _handle_rtcp_packet  # type: ignore[method-assign]
+
+
+class _SenderFeedback:
+    """The watcher's feedback about a sender, taken straight off its transport (see
+    :class:`~.packets.InboundTap`): as the hooked ``_handle_rtcp_packet`` does with it, without
+    aiortc's RTCP queue, parsing and tasks. aiortc's own encoder (placeholder, transcoding) still
+    gets its keyframe requests and bitrate."""
+
+    def __init__(self, sender: RTCRtpSender, on_nack: Callable[[list[int]], None],
+                 on_keyframe_request: Callable[[], None], on_remb: Callable[[int], None]) -> None:
+        self._sender = sender
+        self.on_nack = on_nack
+        self._keyframe_request = on_keyframe_request
+        self._remb = on_remb
+
+    def on_keyframe_request(self) -> None:
+        self._sender._send_keyframe()
+        self._keyframe_request()
+
+    def on_remb(self, bitrate: int) -> None:
+        encoder = self._sender._RTCRtpSender__encoder  # type: ignore[attr-defined]
+        if encoder is not None and hasattr(encoder, "target_bitrate"):
+            encoder.target_bitrate = bitrate
+        self._remb(bitrate)
 
 
 def report_sender_counts(sender: RTCRtpSender, counts: Callable[[], tuple[int, int] | None]) -> None:

@@ -18,6 +18,7 @@ Hook points:
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import logging
 import struct
 import time
@@ -32,6 +33,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtcpSrPacket
 from pylibsrtp import Error as SrtpError
 
+from ..rtp import rtcp
 from ..rtp.legs import Codec, InboundLeg
 from .introspect import missing_callables, unused_names
 
@@ -52,6 +54,7 @@ def problems() -> list[str]:
     found += missing_callables(aioice.Connection, ("data_received", "sendto"), "aioice.Connection")
     found += missing_callables(aioice.ice.StunProtocol, ("send_data",), "aioice.ice.StunProtocol")
     found += missing_callables(RTCRtpReceiver, ("receive", "_handle_rtcp_packet"), "aiortc.RTCRtpReceiver")
+    found += missing_callables(RTCDtlsTransport, ("_handle_rtcp_data",), "aiortc.RTCDtlsTransport")
     found += unused_names(getattr(aioice.Connection, "sendto", None), ("_nominated",), "aioice.Connection.")
     found += unused_names(aioice.Connection.__init__, ("_protocols",), "aioice.Connection.")
     found += unused_names(RTCRtpReceiver.__init__, ("_RTCRtpReceiver__rtcp_ssrc",), "aiortc.RTCRtpReceiver.")
@@ -99,15 +102,36 @@ class InboundHandler(Protocol):
         """One decrypted RTP packet of a claimed stream, and when it arrived (monotonic seconds)."""
         ...
 
+    def on_sender_report(self, ssrc: int, ntp: int, now: float) -> None:
+        """The publisher's Sender Report for one of the claimed streams."""
+        ...
+
+
+class FeedbackHandler(Protocol):
+    """What a watcher's feedback about one of the server's outbound streams goes to."""
+
+    def on_nack(self, lost: list[int]) -> None: ...
+
+    def on_keyframe_request(self) -> None: ...
+
+    def on_remb(self, bitrate: int) -> None: ...
+
 
 class InboundTap:
-    """Decrypts and hands over the RTP of claimed SSRCs / payload types before aiortc sees it."""
+    """Decrypts and hands over the RTP of claimed SSRCs / payload types before aiortc sees it, and
+    the RTCP the packet path acts on (Sender Reports of claimed streams; NACK, PLI, FIR and REMB
+    about the server's outbound streams). Other RTCP goes to aiortc as a whole compound packet."""
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self._by_ssrc: dict[int, InboundHandler] = {}
         self._by_pt: dict[int, InboundHandler] = {}
+        self._reports: dict[int, InboundHandler] = {}
+        self._feedback: dict[int, FeedbackHandler] = {}
         self.failures = 0
+        #: RTCP compounds acted on here, and those handed to aiortc whole.
+        self.rtcp_handled = 0
+        self.rtcp_passed = 0
         connection = dtls.transport._connection
         original = connection.data_received
         by_ssrc, by_pt = self._by_ssrc, self._by_pt
@@ -115,7 +139,10 @@ class InboundTap:
         unpack_ssrc = _SSRC.unpack_from
 
         def data_received(data: bytes, component: int) -> None:
-            if len(data) >= 12 and 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+            if len(data) >= 8 and 127 < data[0] < 192 and 192 <= data[1] <= 223:
+                if (self._feedback or self._reports) and self._rtcp(data, clock()):
+                    return
+            elif len(data) >= 12 and 127 < data[0] < 192:
                 sink = by_ssrc.get(unpack_ssrc(data, 8)[0])
                 if sink is None and by_pt:
                     sink = by_pt.get(data[1] & 0x7F)
@@ -144,6 +171,7 @@ class InboundTap:
         for protocol in list(connection._protocols):
             if type(protocol) is aioice.ice.StunProtocol:
                 protocol.datagram_received = _skip_stun(protocol, data_received)  # type: ignore[method-assign,assignment]
+                _drain_when_ready(protocol)
 
     @classmethod
     def of(cls, dtls: RTCDtlsTransport) -> InboundTap:
@@ -158,14 +186,65 @@ class InboundTap:
         for media, rtx in leg.rtx_ssrcs.items():
             self._by_ssrc[media] = sink
             self._by_ssrc[rtx] = sink
+            self._reports[media] = sink
         if not leg.rtx_ssrcs:
             for pt in leg.codecs:
                 self._by_pt[pt] = sink
 
-    def release(self, sink: InboundHandler) -> None:
-        for table in (self._by_ssrc, self._by_pt):
+    def feedback_to(self, ssrc: int, handler: FeedbackHandler) -> None:
+        """Hand the watcher's NACK, PLI, FIR and REMB about outbound stream ``ssrc`` to ``handler``."""
+        self._feedback[ssrc] = handler
+
+    def release(self, sink: InboundHandler | FeedbackHandler) -> None:
+        tables: tuple[dict[int, Any], ...] = (self._by_ssrc, self._by_pt, self._reports, self._feedback)
+        for table in tables:
             for key in [k for k, v in table.items() if v is sink]:
                 del table[key]
+
+    def _rtcp(self, data: bytes, now: float) -> bool:
+        """Act on one SRTCP datagram; False: aiortc has it as before (not yet decryptable here)."""
+        srtp = self._dtls._rx_srtp
+        if srtp is None:
+            return False
+        try:
+            plain = srtp.unprotect_rtcp(data)
+        except SrtpError:
+            self.failures += 1
+            return True
+        compound = rtcp.read_compound(plain)
+        feedback = self._feedback
+        reports = self._reports
+        if (
+            compound is None
+            or any(ssrc not in feedback for ssrc in compound.media_ssrcs())
+            or any(ssrc not in reports or not reports[ssrc].active for ssrc, _ in compound.sender_reports)
+        ):
+            # BYE, application packets, feedback about a stream aiortc sends itself, reports about
+            # streams aiortc receives itself: all of it to aiortc.
+            self.rtcp_passed += 1
+            _spawn_rtcp(self._dtls, plain)
+            return True
+        self.rtcp_handled += 1
+        try:
+            for ssrc, ntp in compound.sender_reports:
+                reports[ssrc].on_sender_report(ssrc, ntp, now)
+            for ssrc, lost in compound.nacks:
+                feedback[ssrc].on_nack(lost)
+            for ssrc in compound.keyframes:
+                feedback[ssrc].on_keyframe_request()
+            for bitrate, ssrcs in compound.rembs:
+                for ssrc in ssrcs:
+                    handler = feedback.get(ssrc)
+                    if handler is not None:
+                        handler.on_remb(bitrate)
+        except Exception:  # never let one packet break the socket's reader
+            log.exception("RTCP handling failed on one packet")
+        return True
+
+
+def _spawn_rtcp(dtls: RTCDtlsTransport, plain: bytes) -> None:
+    task = asyncio.ensure_future(dtls._handle_rtcp_data(plain))
+    task.add_done_callback(_ignore)
 
 
 def _skip_stun(protocol: Any, data_received: Callable[[bytes, int], None]) -> Callable[[bytes, Any], None]:
@@ -179,6 +258,39 @@ def _skip_stun(protocol: Any, data_received: Callable[[bytes, int], None]) -> Ca
             original(data, addr)
 
     return datagram_received
+
+
+_SELECTOR_DATAGRAM = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
+#: Datagrams read per readiness of a socket at most (asyncio reads one per event-loop iteration).
+DRAIN = 32
+
+
+def _drain_when_ready(protocol: Any) -> bool:
+    """Read every datagram waiting on ``protocol``'s socket at each readiness, not just one: a
+    picture's packets arrive together, and each event-loop iteration (a ``select``) costs as much
+    as forwarding a packet. Only asyncio's own selector loop is changed (False: left as it was)."""
+    transport = protocol.transport
+    if _SELECTOR_DATAGRAM is None or type(transport) is not _SELECTOR_DATAGRAM:
+        return False
+    sock, fd, loop = transport._sock, transport._sock_fd, transport._loop
+    recvfrom, size = sock.recvfrom, transport.max_size
+    received = protocol.datagram_received
+
+    def read_ready() -> None:
+        for _ in range(DRAIN):
+            if transport._conn_lost:
+                return
+            try:
+                data, addr = recvfrom(size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            received(data, addr)
+
+    loop._add_reader(fd, read_ready)
+    return True
 
 
 def on_receiver_parameters(receiver: RTCRtpReceiver, callback: Callable[[InboundLeg, RTCDtlsTransport], None]) -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from .header import seq_diff
 
 SR = 200
 RR = 201
+SDES = 202
 RTPFB = 205
 PSFB = 206
 NACK_FMT = 1
 PLI_FMT = 1
+FIR_FMT = 4
 REMB_FMT = 15
 
 _HEAD = struct.Struct("!BBH")
@@ -104,3 +107,79 @@ def ntp_time(unix_seconds: float) -> int:
     """64-bit NTP timestamp of a Unix time."""
     seconds = unix_seconds + 2208988800
     return (int(seconds) << 32) | int((seconds % 1) * (1 << 32))
+
+
+@dataclass(slots=True)
+class Compound:
+    """What a compound RTCP packet from a participant says that the packet path acts on."""
+
+    #: (sender SSRC, NTP timestamp) of each Sender Report.
+    sender_reports: list[tuple[int, int]] = field(default_factory=list)
+    #: (media SSRC, lost sequence numbers) of each generic NACK.
+    nacks: list[tuple[int, list[int]]] = field(default_factory=list)
+    #: Media SSRCs a keyframe is asked for (PLI, FIR).
+    keyframes: list[int] = field(default_factory=list)
+    #: (bitrate, media SSRCs) of each REMB.
+    rembs: list[tuple[int, list[int]]] = field(default_factory=list)
+
+    def media_ssrcs(self) -> Iterator[int]:
+        """The SSRCs feedback (NACK, PLI, FIR) is about."""
+        for ssrc, _ in self.nacks:
+            yield ssrc
+        yield from self.keyframes
+
+
+_SSRC_NTP = struct.Struct("!IQ")
+_U32 = struct.Struct("!I")
+
+
+def read_compound(data: bytes) -> Compound | None:
+    """Read a (decrypted) compound RTCP packet: Sender and Receiver Reports, SDES, NACK, PLI, FIR and
+    REMB. ``None`` if it is malformed or holds anything else (BYE, APP, XR, other feedback), which
+    the caller leaves to the full RTCP stack."""
+    size = len(data)
+    if size < 4:
+        return None
+    found = Compound()
+    pos = 0
+    while pos < size:
+        if pos + 4 > size or data[pos] >> 6 != 2:
+            return None
+        end = pos + (((data[pos + 2] << 8) | data[pos + 3]) + 1) * 4
+        if end > size:
+            return None
+        packet_type, fmt = data[pos + 1], data[pos] & 0x1F
+        if packet_type == SR:
+            if end - pos < 28:
+                return None
+            found.sender_reports.append(_SSRC_NTP.unpack_from(data, pos + 4))
+        elif packet_type in (RR, SDES):
+            pass
+        elif end - pos < 12 or packet_type not in (RTPFB, PSFB):
+            return None
+        elif packet_type == RTPFB and fmt == NACK_FMT:
+            found.nacks.append((_U32.unpack_from(data, pos + 8)[0], nack_lost(data[pos + 12 : end])))
+        elif packet_type == PSFB and fmt == PLI_FMT:
+            found.keyframes.append(_U32.unpack_from(data, pos + 8)[0])
+        elif packet_type == PSFB and fmt == FIR_FMT:
+            found.keyframes.extend(_U32.unpack_from(data, at)[0] for at in range(pos + 12, end - 7, 8))
+        elif packet_type == PSFB and fmt == REMB_FMT:
+            estimate = read_remb(data[pos + 12 : end])
+            if estimate is None:
+                return None
+            found.rembs.append(estimate)
+        else:
+            return None
+        pos = end
+    return found
+
+
+def read_remb(fci: bytes) -> tuple[int, list[int]] | None:
+    """(bitrate, media SSRCs) of a REMB's FCI, or ``None`` if it is not one."""
+    if len(fci) < 8 or fci[:4] != b"REMB":
+        return None
+    count, exponent = fci[4], fci[5] >> 2
+    mantissa = ((fci[5] & 0x03) << 16) | (fci[6] << 8) | fci[7]
+    if len(fci) < 8 + 4 * count:
+        return None
+    return mantissa << exponent, [_U32.unpack_from(fci, 8 + 4 * i)[0] for i in range(count)]
