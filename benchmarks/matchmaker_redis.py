@@ -14,6 +14,9 @@ cooldown is short (``--cooldown``) so that it does not dominate the waits.
   the wait for someone free, from pressing Start or Next to the pairing reaching the person's
   process through its inbox (people re-queued because their partner left are not timed).
 
+With two processes, "pairs within one process" is the share of pairs whose two people the same
+process serves (their media need not cross a pipe): 50% if partners were drawn regardless of process.
+
 A ``redis-server`` is started on a free loopback port in a temporary directory (``--save ''``),
 unless ``--redis-url`` names one; its CPU time per operation is read from ``/proc``. Prints a table.
 """
@@ -69,6 +72,8 @@ class Tally:
     seconds: float = 0.0
     cpu: float = 0.0
     waits: list[float] = field(default_factory=list)
+    pairs: int = 0  #: pairs formed whose first person this process serves
+    within: int = 0  #: of those, pairs whose two people this process serves
 
 
 class Crowd:
@@ -88,6 +93,9 @@ class Crowd:
     def deliver(self, delivery: Delivery) -> None:
         event, now = delivery.event, time.time()
         if isinstance(event, Paired):
+            if event.a in self.partner and self.running:
+                self.tally.pairs += 1
+                self.tally.within += event.b in self.partner
             for who, other in ((event.a, event.b), (event.b, event.a)):
                 if who in self.partner:
                     self.partner[str(who)] = str(other)
@@ -194,6 +202,8 @@ def run_shared(url: str, processes: int, load: Load, seconds: float, cooldown: f
         total.errors += t.errors
         total.cpu += t.cpu
         total.waits += t.waits
+        total.pairs += t.pairs
+        total.within += t.within
     return total
 
 
@@ -266,15 +276,15 @@ def main() -> None:
           f"light load: {args.light_people} people talking ~{args.talk} s")
     print()
     print("| matchmaker | processes | load | people | operations/s | client CPU µs/op | Redis CPU µs/op "
-          "| Start/Next → paired p50 / p95 / p99 (ms) | timed pairings | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| Start/Next → paired p50 / p95 / p99 (ms) | timed pairings | pairs within one process | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, processes, load, tally, redis_cpu in rows:
         ops = tally.ops / tally.seconds
         client = 1e6 * tally.cpu / max(1, tally.ops)
         server = "-" if redis_cpu is None else f"{1e6 * redis_cpu / max(1, tally.ops):.0f}"
         waits = " / ".join(f"{1000 * percentile(tally.waits, q):.1f}" for q in (0.5, 0.95, 0.99))
         print(f"| {name} | {processes} | {load.name} | {load.people} | {ops:,.0f} | {client:.0f} | {server} "
-              f"| {waits} | {len(tally.waits):,} | {tally.errors} |")
+              f"| {waits} | {len(tally.waits):,} | {100 * tally.within / max(1, tally.pairs):.0f}% | {tally.errors} |")
 
 
 if __name__ == "__main__":

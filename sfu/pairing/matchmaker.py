@@ -23,7 +23,9 @@ The rules (every matchmaker keeps them; ``tests/pairing_contract.py`` checks the
      waiting first, so a stream of newcomers with more in common cannot keep them waiting forever;
   2. else sharing a language: longest waiting first;
   3. else anyone: a uniformly random choice (among people waiting this long, everyone accepts
-     everyone, so this pool holds at most a few people kept apart by cooldowns).
+     everyone, so this pool holds at most a few people kept apart by cooldowns). In a pool shared
+     by several processes (:mod:`sfu.pairing.shared`), someone served by the searcher's own process,
+     or who has waited a second already, is taken before the others drawn.
 
   With no preferences anywhere only step 3 applies: random matchmaking, exactly as before.
 

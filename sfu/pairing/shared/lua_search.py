@@ -5,6 +5,12 @@ common interests (overdue waiters first, then most in common, a shared language,
 then by language (longest waiting), then anyone (a random choice: the whole open pool shuffled when
 small, else ``SCAN_LIMIT`` random draws); at most ``BUCKET_SCAN`` people read per queue.
 
+Where the pool is shared, "anyone" prefers someone served by the searcher's own process: their media
+then need not cross between processes, and since the kernel (``SO_REUSEPORT``) or a load balancer
+spreads visitors over processes at random, someone from one's own process is as random a stranger
+as anyone's. Only among the candidates drawn, and not against someone who has already waited
+:data:`LOCAL_PATIENCE` seconds, so nobody waits long for being served by a quiet process.
+
 Events are recorded as they happen; :func:`finish` numbers the operation (``ops`` counter: every
 operation gets the next number, so numbers give the order in which the pool applied them), appends
 one entry to the inbox stream of each process serving someone its events concern (fields ``n`` op
@@ -15,8 +21,13 @@ Separators are the control bytes 0x1d, 0x1e and 0x1f, which ids and normalised i
 ``common`` is returned unsorted (Lua compares strings by locale): the reader sorts it.
 """
 
+#: Seconds after which a waiting person is taken by the first searcher who draws them, whichever
+#: process serves either.
+LOCAL_PATIENCE = 1.0
+
 SEARCH = r"""
 local EVENTS = {}
+local LOCAL_PATIENCE = %LOCAL_PATIENCE%
 
 -- An event about a (and b), records of people Redis knows: delivered to their owners' processes.
 local function emit(kind, a, b, common, basis)
@@ -134,6 +145,8 @@ local function by_language(s)
   return best
 end
 
+-- A random acceptable candidate; served by the searcher's own process if one of them is (or has
+-- waited LOCAL_PATIENCE already), else the first one drawn.
 local function anyone(s)
   if s.stage < 2 then return nil end
   local candidates
@@ -146,11 +159,16 @@ local function anyone(s)
   else
     candidates = redis.call('SRANDMEMBER', P .. 'open', -SCAN_LIMIT)
   end
+  local first = nil
   for _, who in ipairs(candidates) do
     READS = READS + 1
-    if who ~= s.who and not apart(s.who, who) then return load(who) end
+    if who ~= s.who and not apart(s.who, who) then
+      local c = load(who)
+      if c.o == s.o or NOW - c.since >= LOCAL_PATIENCE then return c end
+      first = first or c
+    end
   end
-  return nil
+  return first
 end
 
 local function find_partner(s)
@@ -202,4 +220,4 @@ local function detach(r)
     redis.call('HSET', pkey(r.who), 'st', 'i')
   end
 end
-"""
+""".replace("%LOCAL_PATIENCE%", repr(LOCAL_PATIENCE))
