@@ -142,14 +142,19 @@ async def test_redis_restarted_pairs_go_on_and_pairing_resumes(two_nodes, own_re
     await wait_pool(url_a, 2)
     a1, a2, b1 = HeadlessClient(url_a, 1), HeadlessClient(url_a, 2), HeadlessClient(url_b, 3)
     b2 = HeadlessClient(url_b, 4)
+    near, far = HeadlessClient(url_a, 5), HeadlessClient(url_b, 6)  # a pair across the two nodes
     try:
-        for x in (a1, a2, b1, b2):
+        for x in (a1, a2, b1, b2, near, far):
             await x.connect()
         await a1.start()
         await a2.start()
         assert (await a1.expect("paired"))["partner"] == a2.id
         await a2.expect("paired")
         await a1.wait_frame_from(2)
+        await near.start()
+        await far.start()
+        assert (await near.expect("paired"))["partner"] == far.id
+        await far.wait_frame_from(5)
 
         own_redis_server.stop()
         down = time.monotonic()
@@ -162,8 +167,13 @@ async def test_redis_restarted_pairs_go_on_and_pairing_resumes(two_nodes, own_re
         assert frame.at > down
         await a1.chat("still here")
         assert (await a2.expect("chat"))["text"] == "still here"
+        await far.wait_frame_from(5, since=time.monotonic())  # media across keeps streaming too
+        await near.chat("typed during the outage")  # across: waits for Redis, then arrives
+        await asyncio.sleep(1.0)
+        assert "chat" not in [m[1].get("type") for m in far.received.messages]  # Redis is still away
 
         own_redis_server.start()  # empty: the pool was lost
+        assert (await far.expect("chat", timeout=20))["text"] == "typed during the outage"
         await until(lambda: get_json(url_a + "/readyz")[0] == 200, what="/readyz 200 again")
         await until(lambda: get_json(url_b + "/readyz")[0] == 200, what="/readyz 200 again on b")
         await b1.start()
@@ -176,5 +186,5 @@ async def test_redis_restarted_pairs_go_on_and_pairing_resumes(two_nodes, own_re
         await a2.expect("partner_left")
         await a2.expect("waiting", "paired")
     finally:
-        for x in (a1, a2, b1, b2):
+        for x in (a1, a2, b1, b2, near, far):
             await x.close()

@@ -5,6 +5,10 @@ whatever pub/sub published meanwhile, while a stream keeps it until read (a chat
 carry out, a partner told their video is hidden). Each stream is short (``MAXLEN ~ 1000``) and expires a
 minute after its last message, so a dead process's stream goes away by itself. Messages are small
 JSON objects with a ``t`` (type); the reader hands each to a handler, in order.
+
+While Redis is unreachable, messages to send wait in an outbox (in order, at most
+:data:`OUTBOX_SECONDS` old and :data:`OUTBOX_BYTES` in all) and go as soon as it is back: a chat
+line typed to a partner served elsewhere during an outage arrives late, not never.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -28,13 +34,19 @@ log = logging.getLogger(__name__)
 STREAM_TTL = 60
 #: Messages a stream holds at most (approximately).
 STREAM_LENGTH = 1000
+#: Messages kept to send while Redis is unreachable: how old, and how many bytes in all, at most.
+OUTBOX_SECONDS = 30.0
+OUTBOX_BYTES = 8_000_000
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 Message = dict[str, Any]
 Handler = Callable[[Message], None]
 
 
 class Bus:
-    def __init__(self, redis: Redis, prefix: str, me: str, handler: Handler, *, block: float = 1.0) -> None:
+    def __init__(self, redis: Redis, prefix: str, me: str, handler: Handler, *, block: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.redis = redis
         self.prefix = prefix
         self.me = me
@@ -43,17 +55,71 @@ class Bus:
         self.last_id = "$"
         self.connected = True
         self.received = 0
+        self._clock = clock
+        #: (when, process, encoded message) waiting for Redis, oldest first; and their bytes.
+        self._outbox: deque[tuple[float, str, str]] = deque()
+        self._outbox_bytes = 0
+        self.expired = 0  #: messages dropped from the outbox: too old, or no room
+        self._flushing: asyncio.Lock = asyncio.Lock()
 
     def stream(self, process: str) -> str:
         return f"{self.prefix}bus:{process}"
 
     async def send(self, process: str, message: Message) -> None:
-        """Append ``message`` to ``process``'s stream (raises the Redis error when unreachable)."""
+        """Append ``message`` to ``process``'s stream; while Redis is unreachable it waits in the
+        outbox (after anything already waiting there: order is kept)."""
+        encoded = json.dumps(message, separators=(",", ":"))
+        if self._outbox:
+            self._hold(process, encoded)
+            await self.flush()
+            return
+        try:
+            await self._append(process, encoded)
+        except _UNREACHABLE:
+            self._hold(process, encoded)
+
+    @property
+    def waiting(self) -> int:
+        """Messages in the outbox."""
+        return len(self._outbox)
+
+    async def flush(self) -> bool:
+        """Send what waits in the outbox, in order; False if Redis is still unreachable."""
+        async with self._flushing:
+            outbox = self._outbox
+            while outbox:
+                at, process, encoded = outbox[0]
+                if self._clock() - at > OUTBOX_SECONDS:
+                    self._drop_oldest()
+                    continue
+                try:
+                    await self._append(process, encoded)
+                except _UNREACHABLE:
+                    return False
+                if outbox and outbox[0][2] is encoded:
+                    outbox.popleft()
+                    self._outbox_bytes -= len(encoded)
+            return True
+
+    async def _append(self, process: str, encoded: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
         key = self.stream(process)
-        pipe.xadd(key, {"m": json.dumps(message, separators=(",", ":"))}, maxlen=STREAM_LENGTH, approximate=True)
+        pipe.xadd(key, {"m": encoded}, maxlen=STREAM_LENGTH, approximate=True)
         pipe.expire(key, STREAM_TTL)
         await pipe.execute()
+
+    def _hold(self, process: str, encoded: str) -> None:
+        if not self._outbox:
+            log.info("message bus: Redis unreachable, holding messages to send", extra={"event": "bus_holding"})
+        self._outbox.append((self._clock(), process, encoded))
+        self._outbox_bytes += len(encoded)
+        while self._outbox_bytes > OUTBOX_BYTES and self._outbox:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, _, encoded = self._outbox.popleft()
+        self._outbox_bytes -= len(encoded)
+        self.expired += 1
 
     async def send_all(self, processes: Iterable[str], message: Message) -> None:
         for process in processes:
@@ -69,11 +135,15 @@ class Bus:
     async def run(self) -> None:
         while True:
             try:
+                if self._outbox:
+                    await self.flush()
                 reply = await self.redis.xread({self.stream(self.me): self.last_id}, count=200, block=self.block_ms)
                 if not self.connected:
                     log.info("message bus: Redis reachable again", extra={"event": "bus_up"})
                     self.connected = True
-            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                if self._outbox:
+                    await self.flush()
+            except _UNREACHABLE as error:
                 if cancelling():
                     raise asyncio.CancelledError from error
                 if self.connected:

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from prometheus_client import Gauge
+from redis.exceptions import RedisError
 
 from ..config import Config
 from ..config.cluster import node_name
@@ -214,7 +215,10 @@ class ClusterLink:
             {"t": "warn", "device": warned.identity.device, "reason": warned.reason, "report": warned.report_id}))
 
     async def _to_everyone(self, message: Message) -> None:
-        await self.directory.refresh()  # rare and important: to every process alive now
+        try:
+            await self.directory.refresh()  # rare and important: to every process alive now
+        except (RedisError, OSError):
+            pass  # Redis away: to every process known alive; the message waits in the bus's outbox
         await self.bus.send_all(self.directory.live(), message)
 
     # -- messages from other processes -----------------------------------------------------------------
