@@ -45,8 +45,10 @@ export { PREFERENCE_CODES };
 /** Error codes after which the server closes the connection (docs/protocol.md). */
 export const FATAL_CODES = Object.freeze(['server_full', 'shutting_down', 'bad_sdp', 'internal_error', 'banned']);
 
-/** After `server_full`, wait at least this long before reconnecting. */
+/** After `server_full` without `retry_after`, wait at least this long before reconnecting. */
 const SERVER_FULL_RETRY_MS = 30000;
+/** Spread reconnections after `server_full`: up to this share of the delay is added at random. */
+const RETRY_JITTER = 0.5;
 /** Key repeat / double clicks: one Next per this many ms is plenty (and keeps us under rate limits). */
 const NEXT_MIN_INTERVAL_MS = 300;
 /** After `rate_limited`, restate the user's intent once things have calmed down. */
@@ -334,7 +336,7 @@ export class ProtocolClient extends EventTarget {
         break;
       case 'error':
         this._readSafety(msg); // banned, rules_changed
-        this._handleError(String(msg.code || ''), String(msg.message || ''));
+        this._handleError(String(msg.code || ''), String(msg.message || ''), msg.retry_after);
         break;
       default:
         if (!this._readSafety(msg)) console.debug('Ignoring unknown message', msg.type); // reported, moderation
@@ -368,13 +370,17 @@ export class ProtocolClient extends EventTarget {
   /**
    * @param {string} code
    * @param {string} message
+   * @param {unknown} [retryAfter]  seconds, when the server says when to try again
    */
-  _handleError(code, message) {
+  _handleError(code, message, retryAfter) {
     console.warn(`Server error ${code}: ${message}`);
     const fatal = FATAL_CODES.includes(code);
     if (fatal) {
       this.fatalError = { code, message };
-      if (code === 'server_full') this._socket.delayNextRetry(SERVER_FULL_RETRY_MS);
+      if (code === 'server_full') {
+        const base = typeof retryAfter === 'number' && retryAfter > 0 ? retryAfter * 1000 : SERVER_FULL_RETRY_MS;
+        this._socket.delayNextRetry(Math.round(base * (1 + RETRY_JITTER * Math.random())));
+      }
     } else if (code === 'rate_limited') {
       this._scheduleResync();
     } else if (PREFERENCE_CODES.includes(code)) {

@@ -45,6 +45,8 @@ class Refusal:
 
     code: ErrorCode
     message: str
+    #: Seconds after which trying again makes sense (sent as ``retry_after``), if known.
+    retry_after: Optional[float] = None
 
 
 class AddressLimits:

@@ -48,6 +48,10 @@ from .turn import IceServerIssuer
 
 log = logging.getLogger(__name__)
 
+#: ``retry_after`` (seconds) sent with ``server_full``: at the participant limit, and when overloaded.
+RETRY_WHEN_FULL = 15.0
+RETRY_WHEN_BUSY = 3.0
+
 
 def peer_settings(config: Config) -> PeerSettings:
     """The media side of ``config`` (the one place its ICE servers become aiortc's own type)."""
@@ -274,7 +278,8 @@ class Server:
 
     def _admission(self, address: str, now: float) -> Optional[Refusal]:
         if self._full():
-            return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later")
+            return Refusal(ErrorCode.SERVER_FULL, "the server is full; try again later", RETRY_WHEN_FULL)
         if self.overload.overloaded:
-            return Refusal(ErrorCode.SERVER_FULL, "the server is busy; try again later")
+            # Another worker or node behind the same address may well take the next attempt.
+            return Refusal(ErrorCode.SERVER_FULL, "the server is busy; try again later", RETRY_WHEN_BUSY)
         return self.addresses.admit(address, now)

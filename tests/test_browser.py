@@ -458,6 +458,30 @@ def test_friendly_notices_for_server_full_and_unreachable(users):
     assert "Can't reach the server" in gone.page.inner_text("#notice")
 
 
+def test_busy_server_says_when_to_try_again_and_the_page_does(users):
+    """``server_full`` with ``retry_after`` (an overloaded worker): the page reconnects after about
+    that long (not the 30 s it waits when the server says nothing) and carries on."""
+    attempts: list[int] = []
+
+    def busy_once(ws):
+        attempts.append(1)
+        if len(attempts) == 1:
+            ws.send(json.dumps({"type": "error", "code": "server_full", "message": "busy", "retry_after": 1}))
+            ws.close(code=1013, reason="server full")
+        else:
+            ws.connect_to_server()
+
+    user = users("patient")
+    user.page.route_web_socket("**/ws", busy_once)
+    user.open(wait_negotiated=False)
+    user.page.wait_for_selector("#notice[data-code='server_full']", state="visible", timeout=WAIT_MS)
+    user.wait_js("() => window.sfu.negotiated === true", timeout=20_000)  # well under 30 s
+    assert len(attempts) == 2
+    user.accept_rules()
+    user.page.click("#start")
+    user.wait_state("waiting")
+
+
 def test_browser_and_headless_python_client_work_both_ways(users, server):
     """A browser paired with the protocol's headless client: video and chat in both directions."""
     bot = ThreadedHeadlessClient(server.url, 4242, width=480, height=360, fps=15)

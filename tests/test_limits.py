@@ -38,6 +38,7 @@ async def test_server_full_and_readiness() -> None:
         c = await RawSocket.open(srv.ws_url)
         seen = await c.closed()
         assert [m["type"] for m in seen] == ["error"] and seen[0]["code"] == "server_full"
+        assert seen[0]["retry_after"] == 15.0
         assert c.ws.close_code == 1013
         assert len(srv.server.sessions) == 2
         await a.close()

@@ -74,8 +74,10 @@ class ErrorCode(enum.StrEnum):
     SERVER_FULL = (
         "server_full",
         (
-            "The server has reached its participant limit (`--max-participants`); sent instead of "
-            "`welcome`. Also the reply to `offer` when every UDP port of `--port-range` is in use."
+            "The server has reached its participant limit (`--max-participants`), or is overloaded "
+            "(`--max-loop-lag`, `--max-cpu`); sent instead of `welcome`, with `retry_after` (seconds: 15 "
+            "when full, 3 when overloaded, as another worker or node behind the same address may take "
+            "the next attempt). Also the reply to `offer` when every UDP port of `--port-range` is in use."
         ),
         True,
         "WebSocket code 1013; 1008 after an `offer`",

@@ -103,7 +103,8 @@ class Switchboard:
             "connection refused (%s)", refusal.code,
             extra={"event": "refused", "code": refusal.code, "client": self.tag_address(session.remote)},
         )
-        await session.refuse(out.Error(refusal.code, refusal.message), 1013, refusal.code.encode())
+        details = {} if refusal.retry_after is None else {"retry_after": refusal.retry_after}
+        await session.refuse(out.Error(refusal.code, refusal.message, details), 1013, refusal.code.encode())
 
     def join(self, session: Session, now: float) -> None:
         """Count an admitted session in and greet it (``welcome``, then ``online``)."""
