@@ -22,6 +22,7 @@ from sfu.moderation.storage import (
 )
 from sfu.moderation.storage.engine import create_engine
 from sfu.moderation.storage.schema import metadata
+from sfu.moderation.storage.store import ModerationStore
 
 from .moderation_helpers import (
     Clock,
@@ -161,6 +162,26 @@ async def test_nodes_migrating_at_once_apply_each_step_once(database_url):
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_reading_never_waits_for_another_process_writing(tmp_path):
+    """Processes sharing one SQLite file (``--workers``): while one holds a write transaction,
+    another reads (a ban check at connection time, the console) at once instead of queueing for the
+    write lock (up to the 10 s busy timeout, then "database is locked")."""
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    writer, reader = await ModerationStore.open(url, now=1.0), await ModerationStore.open(url, now=1.0)
+    try:
+        someone = ModerationIdentity("device-1", "address-1")
+        async with writer.begin() as tx:
+            await tx.add_report(now=2.0, reporter=None, reported=someone, reason="nudity", note=None, source="user")
+            async with reader.read() as q:  # the other process: its read does not wait for this commit
+                assert await asyncio.wait_for(q.active_ban(someone, 2.0), timeout=5.0) is None
+                assert await asyncio.wait_for(q.list_reports(limit=10), timeout=5.0) == []  # a snapshot
+        async with reader.read() as q:
+            assert [r.reason for r in await q.list_reports(limit=10)] == ["nudity"]
+    finally:
+        await writer.close()
+        await reader.close()
 
 
 async def test_retention_purge_deletes_old_pictures_files_and_rows(tmp_path, database_url):

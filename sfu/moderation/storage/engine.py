@@ -11,6 +11,8 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_FILE = "moderation.sqlite3"
+#: Execution option of a connection that only reads (SQLite: a deferred transaction, no write lock).
+READ_ONLY = "sfu_read_only"
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -49,7 +51,9 @@ def create_engine(url: str) -> AsyncEngine:
     """An engine for ``url`` (see :func:`normalise_url`).
 
     SQLite: one connection (writes from this process never contend), WAL, foreign keys on, and
-    transactions begun explicitly so that migrations' DDL is transactional."""
+    transactions begun explicitly so that migrations' DDL is transactional: writers ``BEGIN
+    IMMEDIATE``, readers (:data:`READ_ONLY`) a plain ``BEGIN``, so processes sharing the file
+    (``--workers``) never wait for each other to read."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
@@ -66,6 +70,9 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at once (no deadlock upgrading a read lock); readers take
+        # none: in WAL mode they read a snapshot, whatever another process is writing.
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine

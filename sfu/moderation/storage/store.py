@@ -19,7 +19,7 @@ from ..identity import ModerationIdentity
 from ..policy import PriorBan
 from ..records import AuditEntry, Ban, Evidence, Report
 from . import migrations
-from .engine import create_engine
+from .engine import READ_ONLY, create_engine
 from .schema import audit_log, bans, evidence, reports, strikes
 
 _MAX_PAGE = 500
@@ -55,6 +55,7 @@ class ModerationStore:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Queries]:
         async with self.engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
             yield Queries(conn)
 
 
