@@ -174,6 +174,24 @@ async def test_codec_mismatch_falls_back_to_transcoding(server, make_client, con
 
 
 @pytest.mark.parametrize("config", ["auto", "passthrough"], indirect=True)
+async def test_a_codec_negotiated_but_not_sent_is_no_route(server, make_client, config: Config) -> None:
+    """A publisher that negotiated VP8 and H.264 but sends VP8, watched by someone who takes only
+    H.264: the server goes by what is sent, so the watcher gets the pictures transcoded (not the
+    publisher's VP8 packets dropped for want of a payload type)."""
+    h264 = await make_client(1, video_codecs=["video/H264"], **SIZE)
+    both = await make_client(2, video_codecs=["video/VP8", "video/H264"], **SIZE)
+    await h264.start()
+    await both.start()
+    await paired_with(h264, both)
+    start = time.monotonic()
+    await h264.wait_frame_from(2, since=start, timeout=20)
+    await both.wait_frame_from(1, since=start, timeout=20)
+    sdp = both.pc.remoteDescription.sdp  # type: ignore[union-attr]
+    assert "VP8/90000" in sdp and "H264/90000" in sdp
+    assert server.server.status()["directions"]["video"] == {"transcode": 2}
+
+
+@pytest.mark.parametrize("config", ["auto", "passthrough"], indirect=True)
 async def test_bandwidth_capped_receiver_keeps_receiving(server, make_client) -> None:
     """A watcher behind a 600 kbps bottleneck (tail drop beyond 250 ms of queue) watches a partner
     who would send more: its bandwidth estimate reaches the partner's encoder through the server,

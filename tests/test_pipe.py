@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import av
 import numpy
 import pytest
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpSender, RTCSessionDescription
 
 from sfu.media.aiortc_hooks import testing
+from sfu.media.aiortc_hooks.ice import set_host_addresses
 from sfu.media.forwarding import make_forwarding
 from sfu.media.packet_feed import PacketFeed
 from sfu.media.peer import PeerMedia, PeerSettings
@@ -81,11 +82,11 @@ async def sides() -> AsyncIterator[Callable]:
         made.append(side)
         return side
 
-    async def join(side: Side, participant: str, sender_id: int) -> PipeClient:
+    async def join(side: Side, participant: str, sender_id: int, client_class: type[PipeClient] = PipeClient) -> PipeClient:
         media = PeerMedia(PeerSettings(host_addresses=["127.0.0.1"]), forwarding, participant)
         side.router.add(participant, media)
         side.media[participant] = media
-        client = PipeClient(sender_id)
+        client = client_class(sender_id)
         clients.append(client)
         await client.join(media)
         return client
@@ -245,3 +246,37 @@ async def test_bad_datagrams_are_dropped_and_counted_and_disturb_nobody(sides) -
     assert counters.dropped.get("unexpected") == 1  # feedback about a publisher not exported here
     after = time.monotonic()
     await b.wait_stamp_from(1, since=after)  # the pipe kept working
+
+
+class H264Client(PipeClient):
+    """A participant whose video takes (and sends) only H.264."""
+
+    async def join(self, media: PeerMedia) -> None:
+        self.pc.addTransceiver(self.audio, direction="sendrecv")
+        video = self.pc.addTransceiver(self.video, direction="sendrecv")
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        video.setCodecPreferences([c for c in codecs if c.mimeType in ("video/H264", "video/rtx")])
+        set_host_addresses(self.pc, ["127.0.0.1"])
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        answer = await media.accept(self.pc.localDescription.sdp)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+
+
+async def test_a_watcher_without_the_publishers_codec_gets_pictures_transcoded_across(sides) -> None:
+    """The publisher sends VP8 from one process; the watcher in the other takes only H.264: the
+    importing process assembles and decodes the piped packets, and the watcher's encoder sends them."""
+    make_side, join = sides
+    one, two = await make_side(), await make_side()
+    await join(one, "a", 1)  # VP8
+    watcher = await join(two, "h", 4, H264Client)
+    one.pipe.export("a", to=two.pipe.peer)
+    two.pipe.expect("a", origin=one.pipe.peer)
+    start = time.monotonic()
+    two.router.connect("h", "a")
+    await watcher.wait_stamp_from(1, since=start, timeout=30)
+    imported = two.router.sources("a")["video"]
+    assert imported.pictures is not None and imported.pictures.decoded > 0
+    assert two.media["h"].outbound["video"].mode == "transcode"
+    # Partner gone: no more decoding for them.
+    two.router.connect("h", None)
+    await wait_for(lambda: imported.pictures is None, "decoding stopped")

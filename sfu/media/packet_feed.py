@@ -65,7 +65,11 @@ class PacketFeed(EncodedFeed):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(source_id, track, receiver, clock)
+        #: What the publisher sends, as watchers see it: the negotiated leg until the first packet,
+        #: then narrowed to the codec in use (and its RTX), so that a watcher who negotiated another
+        #: one gets pictures transcoded rather than packets it cannot take.
         self.leg: InboundLeg | None = None
+        self._negotiated: InboundLeg | None = None
         self.inbound: InboundStream | None = None
         self._tap: hooks.InboundTap | None = None
         self._output: hooks.RtpOutput | None = None
@@ -94,7 +98,7 @@ class PacketFeed(EncodedFeed):
     # -- set-up and routing ----------------------------------------------------------------------
     def _started(self, leg: InboundLeg, transport: RTCDtlsTransport) -> None:
         leg.kind = self.kind
-        self.leg = leg
+        self.leg = self._negotiated = leg
         self.inbound = InboundStream(leg, nack=self.kind == "video")
         self._level_id = leg.extensions.get(AUDIO_LEVEL_URI, 0) if self.kind == "audio" else 0
         self._output = hooks.RtpOutput(transport)
@@ -142,7 +146,9 @@ class PacketFeed(EncodedFeed):
         if arrival is None:
             return
         view = arrival.view
-        self._seen = arrival.codec
+        if arrival.codec is not self._seen:
+            self._seen = arrival.codec
+            self._sending(arrival.codec)
         if self.assembler.ssrc is None:
             self.assembler.ssrc = view.ssrc  # the keyframe and bitrate requests' target
         keyframes = self.keyframes
@@ -165,6 +171,16 @@ class PacketFeed(EncodedFeed):
             self._repair(now)
         if inbound.report_due(now):
             self._send_receiver_report(now)
+
+    def _sending(self, codec: Codec) -> None:
+        """The publisher sends ``codec`` (first packet, or a change): watchers decide again."""
+        negotiated = self._negotiated
+        if negotiated is None:
+            return
+        sending = sending_leg(negotiated, codec.payload_type)
+        if sending != self.leg:
+            self.leg = sending
+            self.reroute()
 
     def _repair(self, now: float) -> None:
         inbound = self.inbound
@@ -251,6 +267,16 @@ class PacketFeed(EncodedFeed):
             if not future.done():
                 future.set_result(None)
         await super().close()
+
+
+def sending_leg(leg: InboundLeg, payload_type: int) -> InboundLeg:
+    """``leg`` with only the codec of ``payload_type`` and its RTX."""
+    return InboundLeg(
+        kind=leg.kind,
+        codecs={pt: c for pt, c in leg.codecs.items() if pt == payload_type or c.apt == payload_type},
+        extensions=leg.extensions,
+        rtx_ssrcs=leg.rtx_ssrcs,
+    )
 
 
 def decode_keyframe(mime: str, data: bytes) -> av.VideoFrame | None:

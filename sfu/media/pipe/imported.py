@@ -8,6 +8,10 @@ for a route (``packet_route``) and hands each packet to the watcher's outbound s
 picture ids continue across switches between local and piped partners, and nothing is forwarded
 after a switch until the new partner's first keyframe, exactly as for a local partner.
 
+When the watcher's leg has no codec in common with the publisher's, the packets are assembled into
+frames, decoded here and handed to the watcher's track as pictures (:mod:`.pictures`): the watcher's
+encoder sends them in its own codec, as for a local partner with another codec.
+
 What the watcher's side asks of the publisher goes back through the pipe as feedback: keyframe
 requests, bitrate caps (the watcher's REMB), attach/detach, and NACKs of packets the pipe lost
 (tracked here on the publisher's own sequence numbers, answered from the exporter's history).
@@ -27,6 +31,7 @@ from ..rtp.legs import AUDIO_LEVEL_URI, InboundLeg
 from ..rtp.loss import UpstreamLoss
 from ..source import Sink, SourceId
 from .messages import Feedback
+from .pictures import ImportedPictures
 
 if TYPE_CHECKING:
     import av
@@ -59,6 +64,8 @@ class ImportedSource:
         self.packets = 0
         self.octets = 0
         self.last_media_at: float | None = None
+        #: Set while the watcher takes pictures, not packets (no codec in common).
+        self.pictures: ImportedPictures | None = None
 
     @property
     def kind(self) -> str:
@@ -106,6 +113,8 @@ class ImportedSource:
             if payload_type is not None:
                 level = one_byte_extension(view, self._level_id) if self._level_id else None
                 route[0].forward(self.id, view, payload_type, now, level)
+        elif self.pictures is not None:
+            self.pictures.add(view, now)
         if loss is not None and loss.missing:
             report = loss.poll(now)
             if report.nack:
@@ -120,8 +129,25 @@ class ImportedSource:
         sink = self.sink
         packets = isinstance(sink, PacketSink)
         self._route = sink.packet_route(self.leg) if packets else None  # type: ignore[union-attr]
+        # No route although the watcher's stream runs: no codec in common, pictures it is.
+        transcode = sink is not None and self.leg is not None and self._route is None and (
+            not packets or getattr(sink, "stream", None) is not None)
+        if transcode and self.pictures is None:
+            self.pictures = ImportedPictures(self.kind, self._codecs.get, self._deliver, self.request_keyframe)
+        elif not transcode:
+            self._stop_pictures()
         if packets:
             sink.reroute()  # type: ignore[union-attr]
+
+    def _deliver(self, picture: av.frame.Frame) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink.deliver(self.id, picture)
+
+    def _stop_pictures(self) -> None:
+        pictures, self.pictures = self.pictures, None
+        if pictures is not None:
+            pictures.close()
 
     def attach(self, sink: Sink) -> None:
         self.sink = sink
@@ -133,6 +159,7 @@ class ImportedSource:
         if self.sink is sink:
             self.sink = None
             self._route = None
+            self._stop_pictures()
             self._feedback(Feedback(self.id.participant, self.kind, "detach"))
 
     def request_keyframe(self) -> None:
@@ -161,6 +188,7 @@ class ImportedSource:
         """The import was forgotten: nothing more is forwarded."""
         self._route = None
         self.sink = None
+        self._stop_pictures()
 
 
 def _mime_case(mime: str) -> str:
