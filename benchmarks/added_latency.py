@@ -13,12 +13,14 @@ server (a shared interest, ``strict``, so that nobody else is paired with them),
 to each other directly (one peer connection, no server). Both pairs run at the same time, so both
 paths see the same machine; their video frames leave a quarter of a frame apart from each other.
 
-Each packet is timed when its datagram leaves the sender's socket and when it reaches the
-receiver's socket (before decryption), and recognised on arrival by the end of its payload, which
-the server does not rewrite (:mod:`sfu.loadtest.oneway`). After ``--warmup`` seconds of media, the
-packets arriving during ``--seconds`` are counted, both directions of each pair, audio and video.
-Prints the packet counts and p50 / p95 / p99 of each path and their difference ("added by the
-server") overall, then per kind, and the verdict against the 5 ms p50 target.
+Each packet is timed when its datagram leaves the sender's socket (the clock read just before
+``sendto``) and when it reaches the receiver's socket (the kernel's arrival stamp, before
+decryption: a client that reads late does not count), and recognised on arrival by the end of its
+payload, which the server does not rewrite (:mod:`sfu.loadtest.oneway`). After ``--warmup``
+seconds of media, the packets arriving during ``--seconds`` are counted, both directions of each
+pair, audio and video. Prints the packet counts and p50 / p95 / p99 of each path and their
+difference ("added by the server") overall, then per kind, the server's CPU over the measurement,
+and the verdict against the 5 ms p50 target.
 
 ``--load-pairs N`` also runs ``sfu loadtest --pairs N`` (a subprocess, its clients decoding)
 against the same server during the measurement: the added latency under load. Its clients share
@@ -106,18 +108,18 @@ def wait_for_load(port: int, pairs: int, load: subprocess.Popen, timeout: float)
         time.sleep(0.5)
 
 
-async def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
+async def measure(port: int, server_pid: int, args: argparse.Namespace) -> dict[str, Any]:
     from sfu.loadtest.media import VideoSpec, encode_audio_loop, load_video_loop
+    from sfu.loadtest.probe import read_proc
     from sfu.loadtest.timed_peer import TimedPeer
 
     spec = VideoSpec()
     loops = [load_video_loop(sender, spec, CACHE) for sender in (1, 2)]
     audio = encode_audio_loop()
-    clock = time.perf_counter
     frame = 1 / spec.fps
     # Video leaves a quarter of a frame apart: through-1, direct-1, through-2, direct-2.
-    through = [TimedPeer(f"through-{i + 1}", loops[i], audio, clock, offset=(2 * i) * frame / 4) for i in range(2)]
-    direct = [TimedPeer(f"direct-{i + 1}", loops[i], audio, clock, offset=(2 * i + 1) * frame / 4) for i in range(2)]
+    through = [TimedPeer(f"through-{i + 1}", loops[i], audio, offset=(2 * i) * frame / 4) for i in range(2)]
+    direct = [TimedPeer(f"direct-{i + 1}", loops[i], audio, offset=(2 * i + 1) * frame / 4) for i in range(2)]
     peers = through + direct
     try:
         url = f"http://127.0.0.1:{port}"
@@ -127,9 +129,9 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
         await direct[0].connect_directly(direct[1])
         await wait_for(lambda: all(p.arrivals for p in peers), 30, "media on both paths")
         await asyncio.sleep(args.warmup)
-        since = clock()
+        since, cpu_before = time.time(), read_proc(server_pid, 0.0)
         await asyncio.sleep(args.seconds)
-        until = clock()
+        until, cpu_after = time.time(), read_proc(server_pid, 0.0)
         await asyncio.sleep(0.6)  # packets in flight at the end
     finally:
         await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
@@ -140,8 +142,10 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
 
     (through_matchings, through_by_kind) = path(*through)
     (direct_matchings, direct_by_kind) = path(*direct)
+    cpu = cpu_after.cpu_seconds - cpu_before.cpu_seconds if cpu_before and cpu_after else None
     return {
         "seconds": until - since,
+        "server_cores": None if cpu is None else cpu / (until - since),
         "through": through_by_kind,
         "direct": direct_by_kind,
         "unmatched": {"through": sum(m.unmatched for m in through_matchings),
@@ -168,6 +172,8 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> bool | None:
     print()
     print(f"not matched on arrival: direct {result['unmatched']['direct']}, through {result['unmatched']['through']}; "
           f"sent and never received: direct {result['lost']['direct']}, through {result['lost']['through']}")
+    cores = result["server_cores"]
+    print(f"server CPU over the measurement: {'-' if cores is None else f'{cores * 100:.0f}% of a core'}")
     met, sentence = verdict(through_all, direct_all, TARGET)
     print(f"target: latency added by the server p50 <= {TARGET * 1000:g} ms -> {sentence}")
     return met
@@ -191,7 +197,7 @@ def main() -> int:
             if args.load_pairs:
                 load = start_load(port, args.load_pairs, args.warmup + args.seconds + 180, workdir)
                 wait_for_load(port, args.load_pairs, load, timeout=120)
-            result = asyncio.run(measure(port, args))
+            result = asyncio.run(measure(port, server.pid, args))
         finally:
             if load is not None and load.poll() is None:
                 load.send_signal(signal.SIGINT)

@@ -9,7 +9,6 @@ are measured with the very same clients.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 from aiortc import (
@@ -41,12 +40,11 @@ class _Discard:
 
 class TimedPeer:
     """One peer connection sending ``loop`` (video slots ``offset`` seconds after the wall-clock
-    grid) and ``audio`` (Opus packets), logging packets in :attr:`sent` and :attr:`arrivals`."""
+    grid) and ``audio`` (Opus packets), logging packets in :attr:`sent` and :attr:`arrivals` with
+    when their datagrams left and reached the sockets (``time.time()`` seconds)."""
 
-    def __init__(self, name: str, loop: VideoLoop, audio: list[bytes], clock: Callable[[], float],
-                 offset: float = 0.0) -> None:
+    def __init__(self, name: str, loop: VideoLoop, audio: list[bytes], offset: float = 0.0) -> None:
         self.name = name
-        self.clock = clock
         self.video = ReplayVideoTrack(loop, offset=offset)
         self.audio = ReplayAudioTrack(audio)
         self.sent: list[Sent] = []
@@ -115,7 +113,7 @@ class TimedPeer:
     def _time(self) -> None:
         for transceiver in self.pc.getTransceivers():
             self._kinds[testing.sender_ssrc(transceiver.sender)] = transceiver.kind
-        testing.time_rtp(self.pc, self._on_sent, self._on_received, self.clock)
+        testing.time_rtp(self.pc, self._on_sent, self._on_received)
 
     # -- logging -----------------------------------------------------------------------------------
 

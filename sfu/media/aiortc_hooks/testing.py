@@ -8,7 +8,6 @@ RTP/RTCP parsers as a reference for the server's own.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,7 +16,6 @@ import aioice
 import aioice.turn
 import av
 from aiortc import (
-    RTCDtlsTransport,
     RTCIceTransport,
     RTCPeerConnection,
     RTCRtpCodecParameters,
@@ -29,16 +27,16 @@ from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 
 from ..rtp import h264, vp8
-from ..rtp.header import is_rtp
 from .ice import ice_connections
 from .introspect import missing_attributes, missing_callables, unused_names
+from .packet_times import problems as packet_time_problems
+from .packet_times import time_transport
 
 
 def problems() -> list[str]:
     """What these hooks need but the installed aiortc/aioice lacks (empty: all present)."""
-    found = unused_names(RTCIceTransport.__init__, ("_recv", "_send", "_connection"), "aiortc.RTCIceTransport.")
-    found += missing_callables(RTCDtlsTransport, ("_send_rtp", "_handle_rtp_data"), "aiortc.RTCDtlsTransport")
-    found += missing_callables(aioice.Connection, ("data_received",), "aioice.Connection")
+    found = unused_names(RTCIceTransport.__init__, ("_recv", "_send"), "aiortc.RTCIceTransport.")
+    found += packet_time_problems()
     found += unused_names(
         RTCRtpSender.__init__,
         ("_RTCRtpSender__encoder", "_RTCRtpSender__force_keyframe", "_ssrc"),
@@ -243,48 +241,14 @@ def wrap_outbound_datagrams(pc: RTCPeerConnection, wrap: Callable[[Any], Any]) -
         ice._send = wrap(ice._send)
 
 
-def time_rtp(pc: RTCPeerConnection, sent: Callable[[bytes, float], None], received: Callable[[bytes, float], None],
-             clock: Callable[[], float]) -> None:
-    """Report each RTP packet ``pc`` sends or receives (not RTCP), in the clear, with ``clock()``
-    read right after its SRTP datagram went to ``sendto`` (nothing awaits between protection and
-    the socket), or when the event loop handed its datagram to aioice (before aioice's queue and
-    decryption). Call once negotiation gave ``pc`` its transports, before media flows."""
+def time_rtp(pc: RTCPeerConnection, sent: Callable[[bytes, float], None], received: Callable[[bytes, float], None]) -> None:
+    """Report each RTP packet ``pc`` sends or receives (not RTCP), in the clear, with the wall-clock
+    time (``time.time()``) its datagram left or reached the socket: read just before ``sendto``
+    (after SRTP protection), or stamped by the kernel on arrival (:mod:`.packet_times`), however late
+    the event loop reads it. Call once negotiation gave ``pc`` its transports, before media flows."""
     transports = {id(t.sender.transport): t.sender.transport for t in pc.getTransceivers() if t.sender.transport}
     for dtls in transports.values():
-        _time_transport(dtls, sent, received, clock)
-
-
-def _time_transport(dtls: Any, sent: Callable[[bytes, float], None], received: Callable[[bytes, float], None],
-                    clock: Callable[[], float]) -> None:
-    ice, connection = dtls.transport, dtls.transport._connection
-    data_received, recv, handle_rtp, send_rtp = connection.data_received, ice._recv, dtls._handle_rtp_data, dtls._send_rtp
-    arrivals: deque[tuple[bytes, float]] = deque()
-    current = [0.0]  # arrival of the datagram the DTLS transport is handling
-
-    def timed_data_received(data: bytes, component: int) -> None:
-        arrivals.append((data, clock()))
-        data_received(data, component)
-
-    async def timed_recv() -> bytes:
-        data = await recv()
-        while arrivals:  # aioice's queue is first in, first out, and hands on the same object
-            queued, at = arrivals.popleft()
-            if queued is data:
-                current[0] = at
-                break
-        return cast(bytes, data)
-
-    async def timed_handle_rtp(data: bytes, arrival_time_ms: int) -> None:
-        received(data, current[0])
-        await handle_rtp(data, arrival_time_ms=arrival_time_ms)
-
-    async def timed_send_rtp(data: bytes) -> None:
-        await send_rtp(data)
-        if is_rtp(data):
-            sent(data, clock())
-
-    connection.data_received, ice._recv = timed_data_received, timed_recv
-    dtls._handle_rtp_data, dtls._send_rtp = timed_handle_rtp, timed_send_rtp
+        time_transport(dtls, sent, received)
 
 
 def remote_addresses(pc: RTCPeerConnection) -> set[str]:
