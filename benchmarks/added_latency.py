@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.capacity import free_port, stop
-from sfu.loadtest.oneway import QUANTILES, Summary, added, match, table, verdict
+from sfu.loadtest.oneway import QUANTILES, Matching, Summary, added, match, table, verdict
 
 TARGET = 0.005  # seconds: the product's target for the added p50
 INTEREST = "added-latency-probe"
@@ -136,12 +136,13 @@ async def measure(port: int, server_pid: int, args: argparse.Namespace) -> dict[
     finally:
         await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
 
-    def path(a: Any, b: Any) -> Any:
+    def path(a: TimedPeer, b: TimedPeer) -> tuple[list[Matching], dict[str, list[float]]]:
+        """Both directions of one pair: their matchings, and every latency by kind."""
         both = [match(x.sent, y.arrivals, since=since, until=until) for x, y in ((a, b), (b, a))]
         return both, {kind: [v for m in both for v in m.latencies.get(kind, [])] for kind in ("audio", "video")}
 
-    (through_matchings, through_by_kind) = path(*through)
-    (direct_matchings, direct_by_kind) = path(*direct)
+    through_matchings, through_by_kind = path(*through)
+    direct_matchings, direct_by_kind = path(*direct)
     cpu = cpu_after.cpu_seconds - cpu_before.cpu_seconds if cpu_before and cpu_after else None
     return {
         "seconds": until - since,
