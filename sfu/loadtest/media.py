@@ -210,13 +210,16 @@ class ReplayVideoTrack(MediaStreamTrack):
 
     ``keyframe_requested`` is polled before every frame (wired to the sender's PLI flag); a start,
     a request or a skipped slot switches to intra frames until the chain's next keyframe.
+    ``offset`` (seconds) shifts this track's slots after the wall-clock grid, so that senders on one
+    machine need not all send at the same instant (:func:`latency_seconds` then reads late by it).
     """
 
     kind = "video"
 
-    def __init__(self, loop: VideoLoop, max_lag_slots: int = 2) -> None:
+    def __init__(self, loop: VideoLoop, max_lag_slots: int = 2, offset: float = 0.0) -> None:
         super().__init__()
         self.loop = loop
+        self.offset = offset
         self.spec = loop.spec
         self.keyframe_requested: Callable[[], bool] = lambda: False
         self.max_lag_slots = max_lag_slots
@@ -239,7 +242,7 @@ class ReplayVideoTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         fps = self.spec.fps
-        now = time.time()
+        now = time.time() - self.offset
         current = int(now * fps)
         if self._slot is None:
             slot = self._first_slot = current + 1
@@ -255,7 +258,7 @@ class ReplayVideoTrack(MediaStreamTrack):
             await asyncio.sleep(due - now)
             if self.readyState != "live":
                 raise MediaStreamError
-        self.lateness_total += max(0.0, time.time() - due)
+        self.lateness_total += max(0.0, time.time() - self.offset - due)
         self._slot = slot
         index = slot % self.spec.loop_frames
         if self.keyframe_requested():

@@ -12,7 +12,7 @@ anywhere in this project is reached through one of these modules, and nowhere el
   feedback.
 - :mod:`.ice`: host addresses offered and UDP ports bound within a range.
 - :mod:`.lifecycle`: closing peer connections with their sockets and tasks.
-- :mod:`.testing`: what only test clients, load generators and benchmarks use.
+- :mod:`.testing` (with :mod:`.packet_times`): what only test clients, load generators and benchmarks use.
 
 :func:`check` runs at start-up; ``tests/test_aiortc_hooks.py`` fails loudly if an aiortc upgrade
 moves anything listed by :func:`problems`, :func:`passthrough_problems`, :func:`packet_problems` or

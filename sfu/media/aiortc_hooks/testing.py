@@ -1,7 +1,7 @@
 """Hooks only test clients, load generators and benchmarks use; the server never imports this module.
 
-Link emulation, a sender's encoder bitrate and keyframe requests, what ICE chose, a bare TURN
-allocation, aiortc's own codecs with RTP (de)packetisation, as a receiver sees them, and aiortc's
+Link emulation, RTP packets timed at the socket, a sender's encoder bitrate and keyframe requests,
+what ICE chose, a bare TURN allocation, aiortc's own codecs with RTP (de)packetisation, as a receiver sees them, and aiortc's
 RTP/RTCP parsers as a reference for the server's own.
 """
 
@@ -29,11 +29,14 @@ from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket,
 from ..rtp import h264, vp8
 from .ice import ice_connections
 from .introspect import missing_attributes, missing_callables, unused_names
+from .packet_times import problems as packet_time_problems
+from .packet_times import time_transport
 
 
 def problems() -> list[str]:
     """What these hooks need but the installed aiortc/aioice lacks (empty: all present)."""
     found = unused_names(RTCIceTransport.__init__, ("_recv", "_send"), "aiortc.RTCIceTransport.")
+    found += packet_time_problems()
     found += unused_names(
         RTCRtpSender.__init__,
         ("_RTCRtpSender__encoder", "_RTCRtpSender__force_keyframe", "_ssrc"),
@@ -236,6 +239,16 @@ def wrap_outbound_datagrams(pc: RTCPeerConnection, wrap: Callable[[Any], Any]) -
             continue
         seen.append(ice)
         ice._send = wrap(ice._send)
+
+
+def time_rtp(pc: RTCPeerConnection, sent: Callable[[bytes, float], None], received: Callable[[bytes, float], None]) -> None:
+    """Report each RTP packet ``pc`` sends or receives (not RTCP), in the clear, with the wall-clock
+    time (``time.time()``) its datagram left or reached the socket: read just before ``sendto``
+    (after SRTP protection), or stamped by the kernel on arrival (:mod:`.packet_times`), however late
+    the event loop reads it. Call once negotiation gave ``pc`` its transports, before media flows."""
+    transports = {id(t.sender.transport): t.sender.transport for t in pc.getTransceivers() if t.sender.transport}
+    for dtls in transports.values():
+        time_transport(dtls, sent, received)
 
 
 def remote_addresses(pc: RTCPeerConnection) -> set[str]:
