@@ -12,8 +12,6 @@ packet with it.
 
 from __future__ import annotations
 
-import asyncio
-import asyncio.selector_events
 import socket
 import struct
 import time
@@ -27,18 +25,16 @@ from aiortc import RTCDtlsTransport, RTCIceTransport
 
 from ..rtp.header import is_rtp
 from .introspect import missing_attributes, missing_callables, unused_names
+from .packets import DRAIN, SELECTOR_DATAGRAM
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python does not name it
 _TIMESPEC = struct.Struct("@ll")  # struct timespec: seconds, nanoseconds
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
-_SELECTOR_DATAGRAM = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
-DRAIN = 32
-"""Datagrams read per readiness of a socket at most."""
 
 
 def problems() -> list[str]:
     """What timing packets needs but the installed aiortc / aioice / asyncio lack (empty: none)."""
-    found = [] if _SELECTOR_DATAGRAM is not None else ["asyncio.selector_events._SelectorDatagramTransport"]
+    found = [] if SELECTOR_DATAGRAM is not None else ["asyncio.selector_events._SelectorDatagramTransport"]
     found += unused_names(RTCIceTransport.__init__, ("_recv", "_send", "_connection"), "aiortc.RTCIceTransport.")
     found += missing_callables(RTCDtlsTransport, ("_send_rtp", "_handle_rtp_data"), "aiortc.RTCDtlsTransport")
     found += unused_names(aioice.Connection.__init__, ("_protocols",), "aioice.Connection.")
@@ -54,7 +50,7 @@ def stamp_arrivals(connection: Any, arrived: Callable[[bytes, float], None]) -> 
     (uvloop, say) or cannot be stamped."""
     for protocol in connection._protocols:
         transport = protocol.transport
-        if _SELECTOR_DATAGRAM is None or type(transport) is not _SELECTOR_DATAGRAM:
+        if SELECTOR_DATAGRAM is None or type(transport) is not SELECTOR_DATAGRAM:
             raise RuntimeError(f"cannot stamp arrivals on {type(transport).__name__} (asyncio's selector loop only)")
         try:
             transport._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)

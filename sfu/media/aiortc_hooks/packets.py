@@ -260,7 +260,7 @@ def _skip_stun(protocol: Any, data_received: Callable[[bytes, int], None]) -> Ca
     return datagram_received
 
 
-_SELECTOR_DATAGRAM = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
+SELECTOR_DATAGRAM = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
 #: Datagrams read per readiness of a socket at most (asyncio reads one per event-loop iteration).
 DRAIN = 32
 
@@ -270,7 +270,7 @@ def _drain_when_ready(protocol: Any) -> bool:
     picture's packets arrive together, and each event-loop iteration (a ``select``) costs as much
     as forwarding a packet. Only asyncio's own selector loop is changed (False: left as it was)."""
     transport = protocol.transport
-    if _SELECTOR_DATAGRAM is None or type(transport) is not _SELECTOR_DATAGRAM:
+    if SELECTOR_DATAGRAM is None or type(transport) is not SELECTOR_DATAGRAM:
         return False
     sock, fd, loop = transport._sock, transport._sock_fd, transport._loop
     recvfrom, size = sock.recvfrom, transport.max_size
