@@ -180,6 +180,14 @@ def start_split(redis: Redis, workdir: Path) -> Servers:
     return Servers("2 processes, split", urls, urls, [p.pid for p in procs], procs)
 
 
+def error_text(errors: dict[str, int]) -> str:
+    """The errors counted by the load test: the total, and how many of each kind."""
+    total = sum(errors.values())
+    if not total:
+        return "0"
+    return f"{total} (" + ", ".join(f"{kind} {n}" for kind, n in sorted(errors.items(), key=lambda e: -e[1])) + ")"
+
+
 def crossing_sample(servers: Servers) -> Optional[tuple[int, int]]:
     """(piped directions, paired participants) over the scenario's processes right now."""
     imports = paired = 0
@@ -308,7 +316,7 @@ def main() -> int:
             name, str(result["processes"]), "-" if cpu is None else f"{cpu * 1000:.0f}",
             "-" if not cpu else f"{1 / cpu:.1f}", "-" if crossing is None else f"{100 * crossing:.0f}%",
             "-" if summary["fps"]["p50"] is None else f"{summary['fps']['p50']:.1f}",
-            p50_p95(every), p50_p95(within), p50_p95(across), str(sum(summary["errors"].values())),
+            p50_p95(every), p50_p95(within), p50_p95(across), error_text(summary["errors"]),
         ])
     header = ["scenario", "server processes", "CPU ms/pair-s", "pairs/core", "piped directions", "fps p50",
               "Next->frame ms p50/p95", "within one process", "across processes", "errors"]
