@@ -103,8 +103,9 @@ def measure(count: int) -> dict[str, float]:
         view = parse(packet)
         if view is None:
             continue
-        inbound.accept(view, now + i / 1000)
-        stream.forward("partner", view, 96, now + i / 1000)
+        arrival = inbound.accept(view, now + i / 1000)
+        if arrival is not None:
+            stream.forward("partner", arrival.view, 96, now + i / 1000, None, arrival.vp8)
     results["rewrite"] = (time.process_time() - began) / count
     results["forwarded"] = len(sent) / count
     for s in (rx, tx, sink):

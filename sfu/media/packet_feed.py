@@ -161,7 +161,7 @@ class PacketFeed(EncodedFeed):
             payload_type = route[1].get(view.payload_type)
             if payload_type is not None:
                 level = one_byte_extension(view, self._level_id) if self._level_id else None
-                route[0].forward(self.id, view, payload_type, now, level)
+                route[0].forward(self.id, view, payload_type, now, level, arrival.vp8)
         if self.taps:
             for tap in self.taps:
                 tap(arrival, now)

@@ -22,6 +22,8 @@ class Arrival:
     view: RtpView
     codec: Codec
     keyframe_start: bool
+    #: The VP8 payload descriptor (VP8 only), read once here for whoever forwards the packet.
+    vp8: vp8.Vp8Descriptor | None = None
 
 
 class InboundStream:
@@ -55,13 +57,15 @@ class InboundStream:
             return None
         self.packets += 1
         keyframe = False
+        d = None
         if self._video:
             payload = view.data[view.payload_start : view.payload_end]
             if codec.mime == "video/vp8":
-                keyframe = vp8.is_keyframe_start(payload)
+                d = vp8.descriptor(payload)
+                keyframe = vp8.keyframe_start(d, payload)
             elif codec.mime == "video/h264":
                 keyframe = h264.is_keyframe_start(payload)
-        return Arrival(view, codec, keyframe)
+        return Arrival(view, codec, keyframe, d)
 
     def media_ssrc_for_rtx(self, rtx_ssrc: int) -> int:
         for media, rtx in self.leg.rtx_ssrcs.items():

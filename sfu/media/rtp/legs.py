@@ -21,10 +21,11 @@ class Codec:
     packetization_mode: str = "0"  #: H.264 only
     #: For an RTX payload type: the payload type it repairs.
     apt: int | None = None
+    #: Whether this is a retransmission payload type (from ``mime``; read per packet, so kept).
+    is_rtx: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def is_rtx(self) -> bool:
-        return self.mime.endswith("/rtx")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_rtx", self.mime.endswith("/rtx"))
 
     def same_as(self, other: Codec) -> bool:
         """Whether packets of ``self`` can be sent unchanged on a leg negotiated for ``other``."""

@@ -101,17 +101,18 @@ class OutboundStream:
 
     # -- sending -----------------------------------------------------------------------------------
     def forward(self, source: object, view: RtpView, payload_type: int, now: float,
-                audio_level: bytes | None = None) -> bool:
-        """Send a partner's packet (``payload_type``: this leg's); False if it was not sent."""
+                audio_level: bytes | None = None, descriptor: vp8.Vp8Descriptor | None = None) -> bool:
+        """Send a partner's packet (``payload_type``: this leg's); False if it was not sent.
+        ``descriptor``: its VP8 payload descriptor, if the caller has read it already."""
         d: vp8.Vp8Descriptor | bool | None = None
         if source is not self._source and source != self._source:
             if not self._finishes(source, view):
                 return False
             if self._vp8:
-                d = vp8.descriptor(view.data[view.payload_start : view.payload_end])
+                d = descriptor or vp8.descriptor(view.data[view.payload_start : view.payload_end])
         else:
             if self._video:
-                d = self._check_keyframe(view)
+                d = self._check_keyframe(view, descriptor)
                 if d is False:
                     self._hold(view, payload_type, audio_level)
                     return False
@@ -212,10 +213,12 @@ class OutboundStream:
         )
 
     # -- internals ---------------------------------------------------------------------------------
-    def _check_keyframe(self, view: RtpView) -> vp8.Vp8Descriptor | None | bool:
+    def _check_keyframe(self, view: RtpView, given: vp8.Vp8Descriptor | None = None) -> vp8.Vp8Descriptor | None | bool:
         """The VP8 descriptor (or None); False if the packet must wait for a keyframe."""
+        if given is not None and self._vp8 and not self.waiting_keyframe:
+            return given
         payload = view.data[view.payload_start : view.payload_end] if self._vp8 or self.waiting_keyframe else b""
-        d = vp8.descriptor(payload) if self._vp8 else None
+        d = (given or vp8.descriptor(payload)) if self._vp8 else None
         if self.waiting_keyframe:
             if self._vp8:
                 start = d is not None and d.frame_start and len(payload) > d.size and not payload[d.size] & 1

@@ -64,7 +64,11 @@ def descriptor(payload: bytes) -> Vp8Descriptor | None:
 
 def is_keyframe_start(payload: bytes) -> bool:
     """Whether this packet begins a VP8 key frame (S=1, partition 0, P bit of the frame tag clear)."""
-    d = descriptor(payload)
+    return keyframe_start(descriptor(payload), payload)
+
+
+def keyframe_start(d: Vp8Descriptor | None, payload: bytes) -> bool:
+    """:func:`is_keyframe_start` with the payload's descriptor ``d`` already read."""
     return d is not None and d.frame_start and len(payload) > d.size and not payload[d.size] & 0x01
 
 
