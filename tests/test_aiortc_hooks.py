@@ -7,15 +7,20 @@ or falls back to transcoding in ``auto`` mode, or refuses to start in ``passthro
 from __future__ import annotations
 
 import asyncio
+import os
+import struct
 import time
 
 import aiortc
 import pytest
 from aiortc import MediaStreamError, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from pylibsrtp import Policy, Session
 
 from sfu.headless.synthetic import StampedVideoTrack
 from sfu.media import aiortc_hooks
 from sfu.media.aiortc_hooks import ice, server, testing
+from sfu.media.aiortc_hooks import srtp as srtp_hooks
+from sfu.media.aiortc_hooks.srtp import SrtpPath
 from sfu.media.encoded import EncodedFrame, FrameAssembler
 from sfu.media.forwarding import Transcode, make_forwarding
 
@@ -180,3 +185,27 @@ def test_serve_refuses_passthrough_clearly_when_aiortc_lacks_a_hook(monkeypatch,
     err = capsys.readouterr().err
     assert "encoded forwarding unavailable" in err and "_send_rtcp_pli" in err
     assert "Traceback" not in err
+
+
+def test_srtp_path_matches_pylibsrtp_and_refuses_what_it_would() -> None:
+    """The packet path's direct libsrtp calls give what pylibsrtp's own methods give, on the same
+    session state, and ``None`` where pylibsrtp raises (forged, replayed, too long)."""
+    key = os.urandom(30)
+    ours_tx = Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    theirs_tx = Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    rx = Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    protect, unprotect = SrtpPath(ours_tx).protect, SrtpPath(rx).unprotect
+    for seq in range(50):
+        plain = struct.pack("!BBHII", 0x80, 96, seq, seq * 3000, 0x1234) + bytes([seq]) * (100 + seq)
+        protected = protect(plain)
+        assert protected is not None and protected == theirs_tx.protect(plain)
+        if seq % 2:
+            assert unprotect(protected) == plain
+        else:
+            assert rx.unprotect(protected) == plain  # the session's own method, same state
+        assert unprotect(protected) is None  # replayed
+    forged = bytearray(theirs_tx.protect(struct.pack("!BBHII", 0x80, 96, 99, 0, 0x1234) + b"x" * 40))
+    forged[-1] ^= 1
+    assert unprotect(bytes(forged)) is None
+    assert protect(bytes(1500)) is None  # no room for the tag
+    assert srtp_hooks.problems() == []

@@ -36,6 +36,8 @@ from pylibsrtp import Error as SrtpError
 from ..rtp import rtcp
 from ..rtp.legs import Codec, InboundLeg
 from .introspect import missing_callables, unused_names
+from .srtp import SrtpPath
+from .srtp import problems as srtp_problems
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ def problems() -> list[str]:
     found += unused_names(RTCRtpReceiver.__init__, ("_RTCRtpReceiver__rtcp_ssrc",), "aiortc.RTCRtpReceiver.")
     if not hasattr(DtlsState, "CONNECTED"):
         found.append("aiortc.rtcdtlstransport.State.CONNECTED")
-    return found
+    return found + srtp_problems()
 
 
 # -- negotiated parameters as plain values ---------------------------------------------------------
@@ -137,6 +139,7 @@ class InboundTap:
         by_ssrc, by_pt = self._by_ssrc, self._by_pt
         clock = time.monotonic
         unpack_ssrc = _SSRC.unpack_from
+        rx: list[SrtpPath | None] = [None]  # libsrtp called directly, for the session in use
 
         def data_received(data: bytes, component: int) -> None:
             if len(data) >= 8 and 127 < data[0] < 192 and 192 <= data[1] <= 223:
@@ -151,9 +154,11 @@ class InboundTap:
                 if sink is not None and sink.active:
                     srtp = dtls._rx_srtp
                     if srtp is not None:
-                        try:
-                            plain = srtp.unprotect(data)
-                        except SrtpError:
+                        path = rx[0]
+                        if path is None or path.session is not srtp:
+                            path = rx[0] = SrtpPath(srtp)
+                        plain = path.unprotect(data)
+                        if plain is None:
                             self.failures += 1
                             return
                         try:
@@ -334,6 +339,9 @@ class RtpOutput:
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self._connection = dtls.transport._connection
+        self._tx: SrtpPath | None = None
+        self._pair: Any = None  #: the nominated pair last sent on, and its socket and address
+        self._route: tuple[Any, Any] | None = None
         self.sent = 0
         self.dropped = 0
 
@@ -342,13 +350,18 @@ class RtpOutput:
         if pair is None:
             self.dropped += 1
             return False
-        protocol = pair.protocol
-        if type(protocol) is aioice.ice.StunProtocol:
-            transport = protocol.transport
-            if transport is None or transport.is_closing():
+        if pair is not self._pair:
+            self._pair = pair
+            protocol = pair.protocol
+            direct = type(protocol) is aioice.ice.StunProtocol and protocol.transport is not None
+            self._route = (protocol.transport, pair.remote_addr) if direct else None
+        route = self._route
+        if route is not None:
+            transport = route[0]
+            if transport.is_closing():
                 self.dropped += 1
                 return False
-            transport.sendto(data, pair.remote_addr)
+            transport.sendto(data, route[1])
         else:  # relayed through TURN: aioice's own (asynchronous) path
             task = asyncio.ensure_future(self._connection.sendto(data, 1))
             task.add_done_callback(_ignore)
@@ -361,11 +374,14 @@ class RtpOutput:
         if srtp is None or dtls._state is not DtlsState.CONNECTED:
             self.dropped += 1
             return False
-        try:
-            return self._write(srtp.protect(packet))
-        except SrtpError:
+        path = self._tx
+        if path is None or path.session is not srtp:
+            path = self._tx = SrtpPath(srtp)
+        protected = path.protect(packet)
+        if protected is None:
             self.dropped += 1
             return False
+        return self._write(protected)
 
     def send_rtcp(self, packet: bytes) -> bool:
         dtls = self._dtls
