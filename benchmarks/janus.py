@@ -75,7 +75,7 @@ def run_janus(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             code = child.wait(timeout=args.duration + PREPARE_TIMEOUT + 120)
         finally:  # Ctrl-C or a timeout: let the run stop Janus and its clients itself, then insist
             if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+                child.terminate()  # SIGTERM: it stops as on Ctrl-C (SIGINT may be ignored in the background)
                 try:
                     child.wait(timeout=60)
                 except subprocess.TimeoutExpired:
