@@ -173,6 +173,7 @@ async def _run(people: list[Person], plan: Plan, channels: Channels, go: float) 
             await asyncio.gather(*(_close(p) for p in people), return_exceptions=True)
     for person, snap in zip(people, snapshots):
         snap["media"] = person.media
+        snap["errors"] = dict(person.errors)  # with any stats errors
     return {"people": snapshots}
 
 
@@ -198,14 +199,14 @@ async def _life(person: Person, plan: Plan, http: aiohttp.ClientSession, end: fl
         logging.warning("sender %d: %s: %r", person.sender, step, exc)
 
 
-def _peer_connection(plan: Plan) -> RTCPeerConnection:
+def _peer_connection() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: loopback only
 
 
 async def _publish(person: Person, plan: Plan, handle: JanusHandle) -> None:
     await handle.message({"request": "join", "ptype": "publisher", "room": room_of(person.sender, plan),
                           "id": person.sender, "display": f"sender {person.sender}"})
-    person.publisher = pc = _peer_connection(plan)
+    person.publisher = pc = _peer_connection()
     pc.addTransceiver(person.audio, direction="sendonly")
     video = pc.addTransceiver(person.video, direction="sendonly")
     # The replay loop is VP8: offer nothing else (RTX kept, as the load tester's clients offer it).
@@ -240,7 +241,7 @@ async def _subscribe(person: Person, plan: Plan, handle: JanusHandle, end: float
             await asyncio.sleep(0.2)
     if reply.jsep is None or reply.jsep.get("type") != "offer":
         raise JanusError(0, f"subscribe: no offer in {reply.data}")
-    person.subscriber = pc = _peer_connection(plan)
+    person.subscriber = pc = _peer_connection()
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
