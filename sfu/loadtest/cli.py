@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .media import VideoSpec
+from .media import VideoSpec, default_cache_dir
 
 
 class UsageError(Exception):
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="write every measurement here")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                    help="write a PNG of fps, latency and server CPU over time (needs matplotlib)")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sfu-loadtest"
+    cache = default_cache_dir()
     p.add_argument("--cache-dir", type=Path, default=cache,
                    help="where pre-encoded loops are kept between runs")
     p.add_argument("--no-cache", action="store_true", help="encode the loops afresh and keep nothing")

@@ -143,6 +143,11 @@ def encode_video_loop(sender: int, spec: VideoSpec) -> VideoLoop:
     return VideoLoop(sender, spec, chain, intra, time.process_time() - started)
 
 
+def default_cache_dir() -> Path:
+    """Where encoded loops are kept between runs: ``$XDG_CACHE_HOME/sfu-loadtest`` (~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sfu-loadtest"
+
+
 def load_video_loop(sender: int, spec: VideoSpec, cache_dir: Path | None) -> VideoLoop:
     """:func:`encode_video_loop`, cached on disk under ``cache_dir`` (``None``: no cache)."""
     if cache_dir is None:

@@ -1,8 +1,9 @@
 """Hooks only test clients, load generators and benchmarks use; the server never imports this module.
 
 Link emulation, RTP packets timed at the socket, a sender's encoder bitrate and keyframe requests,
-what ICE chose, a bare TURN allocation, aiortc's own codecs with RTP (de)packetisation, as a receiver sees them, and aiortc's
-RTP/RTCP parsers as a reference for the server's own.
+what ICE chose, a bare TURN allocation, aiortc's own codecs with RTP (de)packetisation, as a receiver
+sees them, a receiver that counts what arrives without decoding it, and aiortc's RTP/RTCP parsers
+as a reference for the server's own.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def problems() -> list[str]:
     found += missing_callables(RTCRtpReceiver, ("_send_rtcp_nack", "_send_rtcp_pli"), "aiortc.RTCRtpReceiver")
     found += missing_callables(JitterBuffer, ("add", "remove"), "aiortc.jitterbuffer.JitterBuffer")
     found += unused_names(JitterBuffer.__init__, ("_origin", "_packets"), "aiortc.jitterbuffer.JitterBuffer.")
+    found += unused_names(
+        RTCRtpReceiver._handle_rtp_packet, ("_RTCRtpReceiver__jitter_buffer",), "aiortc.RTCRtpReceiver._handle_rtp_packet: "
+    )
     return found
 
 
@@ -174,6 +178,49 @@ class RestartableVideoBuffer(JitterBuffer):
             return False
         span = (sequence - origin) & 0xFFFF
         return span >= self.capacity or any(self._packets[(origin + i) % self.capacity] is None for i in range(span))
+
+
+class CountingBuffer(JitterBuffer):
+    """Stands in for a receiver's jitter buffer: counts what arrives and hands nothing to the decoder.
+
+    ``packets``: RTP packets (retransmissions included, unwrapped from RTX by aiortc); ``frames``:
+    video pictures whose last packet (marker bit) arrived, each counted once, or audio packets;
+    ``keyframes``: VP8 keyframe starts; ``first_frame_at``: ``now()`` at the first frame."""
+
+    def __init__(self, is_video: bool, now: Callable[[], float]) -> None:
+        super().__init__(capacity=16, is_video=is_video)
+        self.video = is_video
+        self.now = now
+        self.packets = 0
+        self.frames = 0
+        self.keyframes = 0
+        self.first_frame_at: float | None = None
+        self._last_marked: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.packets += 1
+        if self.video:
+            if vp8.is_keyframe_start(packet.payload):
+                self.keyframes += 1
+            if not packet.marker:
+                return False, None
+            last, timestamp = self._last_marked, packet.timestamp
+            if last is not None and not 0 < (timestamp - last) & 0xFFFFFFFF < 0x80000000:
+                return False, None  # a retransmission, or a late packet of a picture already counted
+            self._last_marked = timestamp
+        self.frames += 1
+        if self.first_frame_at is None:
+            self.first_frame_at = self.now()
+        return False, None
+
+
+def count_received(receiver: RTCRtpReceiver, now: Callable[[], float]) -> CountingBuffer:
+    """Make ``receiver`` count packets and frames instead of decoding them (call from
+    ``pc.on("track")``, before media arrives); aiortc's NACKs, receiver reports and REMB go on."""
+    video = receiver.track is not None and receiver.track.kind == "video"
+    buffer = CountingBuffer(video, now)
+    receiver._RTCRtpReceiver__jitter_buffer = buffer  # type: ignore[attr-defined]
+    return buffer
 
 
 def restartable_video(receiver: RTCRtpReceiver) -> RestartableVideoBuffer:
