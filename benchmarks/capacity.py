@@ -102,18 +102,28 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[str
         cmd += ["--workers", str(args.workers)]
     if args.ramp is not None:
         cmd += ["--ramp", str(args.ramp)]
-    print(f"== {target}: {' '.join(cmd[1:])}", flush=True)
+    doc = load_test(cmd, proc, out, f"== {target}", args.duration + 300, verbose=args.verbose)
+    if doc is None:
+        return {"target": target, "failed": True}
+    return {"target": target, "summary": doc["summary"]}
+
+
+def load_test(cmd: list[str], proc: subprocess.Popen[bytes], out: Path, label: str, timeout: float,
+              verbose: bool = False) -> Optional[dict[str, Any]]:
+    """Run one ``sfu loadtest`` command against the server ``proc`` (stopped afterwards); its JSON
+    report, or ``None`` (its output printed) if it failed."""
+    print(f"{label}: {' '.join(cmd[1:])}", flush=True)
     try:
-        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.duration + 300)
+        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     finally:
         stop(proc)
     if run.returncode != 0 or not out.exists():
         print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
-        return {"target": target, "failed": True}
-    if args.verbose:
+        return None
+    if verbose:
         print(run.stdout)
-    doc = json.loads(out.read_text())
-    return {"target": target, "summary": doc["summary"]}
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return doc
 
 
 def row(result: dict[str, Any], reference: Optional[dict[str, Any]]) -> list[str]:

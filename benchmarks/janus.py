@@ -45,12 +45,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import janus_server  # noqa: E402
-from benchmarks.capacity import free_port, start_target, stop  # noqa: E402
+from benchmarks.capacity import free_port, load_test, start_target  # noqa: E402
 from benchmarks.janus_api import create_rooms  # noqa: E402
 from benchmarks.janus_clients import Plan, split, worker_main  # noqa: E402
 from benchmarks.janus_report import janus_summary, ratio_lines, sfu_summary, table  # noqa: E402
 from sfu.loadtest.media import VideoSpec, default_cache_dir  # noqa: E402
 from sfu.loadtest.probe import read_proc  # noqa: E402
+from sfu.loadtest.runner import stop_workers  # noqa: E402
 from sfu.loadtest.worker import Channels  # noqa: E402
 
 WORKERS = 2
@@ -154,15 +155,7 @@ def drive(plan: Plan, pid: int) -> dict[str, Any]:
                 done += 1
                 errors.append(f"client worker {index}: {payload['error']}")
     finally:
-        channels.stop.set()
-        for p in procs:
-            p.join(timeout=15)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        stop_workers(procs, channels, grace=15)
         channels.out.cancel_join_thread()
     samples = [s for s in samples if s["at"] <= end + 0.5]
     people.sort(key=lambda p: p["sender"])
@@ -204,16 +197,8 @@ def run_sfu(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
            "--duration", str(args.duration), "--ramp", str(args.ramp), "--next-every", "0", "--workers", str(WORKERS),
            "--resolution", "640x480", "--fps", str(args.fps), "--bitrate", str(args.bitrate),
            "--server-pid", str(proc.pid), "--json", str(out), "--quiet"]
-    print(f"== sfu (pid {proc.pid}): {' '.join(cmd[1:])}", flush=True)
-    try:
-        run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.duration + 300)
-    finally:
-        stop(proc)
-    if run.returncode != 0 or not out.exists():
-        print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
-        return {"failed": True}
-    doc: dict[str, Any] = json.loads(out.read_text())
-    return doc
+    doc = load_test(cmd, proc, out, f"== sfu (pid {proc.pid})", args.duration + 300)
+    return {"failed": True} if doc is None else doc
 
 
 def _interrupt(signum: int, frame: Any) -> None:

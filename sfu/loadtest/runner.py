@@ -140,16 +140,7 @@ def run(options: RunOptions) -> dict[str, Any]:
         result["metrics_before"] = metrics_before
         result.setdefault("metrics_after", None)
     finally:
-        channels.stop.set()
-        for p in procs:
-            p.join(timeout=5)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join()
+        stop_workers(procs, channels)
         channels.out.close()
         channels.out.cancel_join_thread()
     result["timeline"] = [timeline.rows[k] for k in sorted(timeline.rows)]
@@ -213,3 +204,18 @@ def _progress_line(row: dict[str, Any], plan: Plan) -> str:
         f"receiving {row['receiving']} fps/client {fps:4.1f} latency p50 {p50} ms "
         f"pairings {row['pairings']} errors {row['errors']}{cpu}"
     )
+
+
+def stop_workers(procs: list[Any], channels: Channels, grace: float = 5.0) -> None:
+    """Tell the client worker processes to stop and wait for them: terminated after ``grace``
+    seconds, killed if that does not end them either."""
+    channels.stop.set()
+    for p in procs:
+        p.join(timeout=grace)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=5)
+        if p.is_alive():
+            p.kill()
+            p.join()
