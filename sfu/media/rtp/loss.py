@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .header import seq_diff
-
 #: Seconds between two NACKs of the same packet.
 NACK_INTERVAL = 0.04
 #: NACKs per missing packet before giving up on it.
@@ -53,7 +51,7 @@ class UpstreamLoss:
             self.highest = self._base = sequence
             self.received += 1
             return True
-        diff = seq_diff(sequence, self.highest)
+        diff = ((sequence - self.highest + 0x8000) & 0xFFFF) - 0x8000  # seq_diff, inline: per packet
         if diff > 0:
             if diff > MAX_MISSING:
                 self.given_up += len(self._missing) + diff - 1

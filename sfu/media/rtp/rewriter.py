@@ -56,19 +56,21 @@ class SequenceRewriter:
         """Output numbers for a packet of ``source``, or ``None`` if it must not be sent."""
         rebased = False
         same = source is self._source or source == self._source  # source ids are values
-        if not same or abs(seq_diff(sequence, self._highest_in)) > MAX_SEQ_JUMP:
+        ahead = ((sequence - self._highest_in + 0x8000) & 0xFFFF) - 0x8000  # seq_diff, inline: per packet
+        if not same or abs(ahead) > MAX_SEQ_JUMP:
             elapsed = 0 if self.last_time is None else max(1, round((now - self.last_time) * self.clock_rate))
             self._seq_offset = (self.last_sequence + 1 - sequence) & 0xFFFF
             self._ts_offset = (self.last_timestamp + elapsed - timestamp) & 0xFFFFFFFF
             self._source = source
             self._base_seq = self._highest_in = sequence
+            ahead = 0
             rebased = True
         elif seq_diff(sequence, self._base_seq) < 0:
             self.refused += 1
             return None
         out_seq = (sequence + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        if seq_diff(sequence, self._highest_in) > 0:
+        if ahead > 0:
             self._highest_in = sequence
         if seq_diff(out_seq, self.last_sequence) > 0:
             self.last_sequence = out_seq
