@@ -171,7 +171,8 @@ async def test_codec_mismatch_falls_back_to_transcoding(server, make_client, con
     for client, other in ((h264, 2), (vp8, 1)):
         frames = client.frames_since(start)
         assert len(frames) >= 10
-        check_frames(frames, new=other, old=None, switched_ms=wall_ms())
+        # Both directions are transcoded: aiortc's decoder may hand over one damaged picture (see above).
+        check_frames(frames, new=other, old=None, switched_ms=wall_ms(), damaged=1)
     sdp_codecs = {
         c.sender_id: c.pc.remoteDescription.sdp for c in (h264, vp8)  # type: ignore[union-attr]
     }
