@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import secrets
+import sys
 import time
 from typing import Any, Optional
 
@@ -68,10 +69,24 @@ class WorkerTag(logging.Filter):
         return True
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes each line to ``sys.stderr`` as it is when the line is logged: a program embedding
+    the server (a test runner, say) may replace ``sys.stderr`` after set-up, and a handler bound to
+    the old one would write to a closed stream."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
+
+
 def setup(level: str = "info", fmt: str = "text", worker: Optional[str] = None) -> None:
     """Configure the root logger for ``sfu serve`` (replaces handlers set before); ``worker`` tags
     every line with that worker id."""
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(worker))
     if worker is not None:
         handler.addFilter(WorkerTag(worker))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
 import pytest
 
+from sfu import logs
 from sfu.config import Config
 from sfu.limits import AddressLimits, SessionLimits, TokenBucket, client_address
 from sfu.logs import AddressTagger, JsonFormatter, TextFormatter
@@ -39,6 +42,28 @@ def test_json_log_line_is_one_object_per_line_with_fields() -> None:
 def test_text_log_line_appends_event_fields() -> None:
     line = TextFormatter().format(record("session x connected", event="connected", session="x", client="ip-1"))
     assert line.endswith("session x connected session=x client=ip-1")
+
+
+def test_log_lines_go_to_the_current_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An embedding program (a test runner) may swap ``sys.stderr`` after the server set up its
+    logging, and close the old one: lines go to the current one, never to a closed stream."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        logs.setup("info")
+        logging.getLogger("sfu.test").info("one")
+        first.close()
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("sfu.test").info("two")
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    assert second.getvalue().rstrip().endswith("sfu.test: two")
 
 
 def test_address_tags_hide_addresses_but_link_lines() -> None:
