@@ -443,7 +443,7 @@ def test_friendly_notices_for_server_full_and_unreachable(users):
     full.page.wait_for_selector("#notice[data-kind='server-error'][data-code='server_full']", state="visible",
                                 timeout=WAIT_MS)
     text = full.page.inner_text("#notice")
-    assert "The server is full, try again in a minute" in text, text
+    assert "The server is full right now." in text, text  # the countdown below says when
     assert "Retrying in" in text, text
     assert full.state == "idle"
     full.page.click("#start")  # still clickable: queued until the server takes us

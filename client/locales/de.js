@@ -133,7 +133,7 @@ export default {
   "notice.offer_failed": "Dein Browser konnte keine Videoverbindung aufbauen. Lade die Seite neu.",
   "notice.answer_failed": "Die Videoeinrichtung des Servers funktioniert mit diesem Browser nicht.",
 
-  "error.server_full": "Der Server ist voll, versuch es in einer Minute erneut.",
+  "error.server_full": "Der Server ist gerade voll.",
   "error.shutting_down": "Der Server startet neu.",
   "error.bad_sdp": "Dein Browser und der Server konnten sich nicht einigen, wie das Video gesendet wird.",
   "error.internal_error": "Auf dem Server ist etwas schiefgelaufen.",

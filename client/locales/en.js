@@ -134,7 +134,7 @@ export default {
   'notice.offer_failed': "Your browser couldn't set up a video connection. Try reloading the page.",
   'notice.answer_failed': "The server's video setup didn't work with this browser.",
 
-  'error.server_full': 'The server is full, try again in a minute.',
+  'error.server_full': 'The server is full right now.',
   'error.shutting_down': 'The server is restarting.',
   'error.bad_sdp': "Your browser and the server couldn't agree on how to send video.",
   'error.internal_error': 'Something went wrong on the server.',

@@ -133,7 +133,7 @@ export default {
   "notice.offer_failed": "Tu navegador no pudo preparar una conexión de vídeo. Prueba a recargar la página.",
   "notice.answer_failed": "La configuración de vídeo del servidor no funcionó con este navegador.",
 
-  "error.server_full": "El servidor está lleno, inténtalo de nuevo en un minuto.",
+  "error.server_full": "El servidor está lleno en este momento.",
   "error.shutting_down": "El servidor se está reiniciando.",
   "error.bad_sdp": "Tu navegador y el servidor no se pusieron de acuerdo sobre cómo enviar el vídeo.",
   "error.internal_error": "Algo salió mal en el servidor.",

@@ -133,7 +133,7 @@ export default {
   "notice.offer_failed": "Votre navigateur n’a pas pu établir de connexion vidéo. Essayez de recharger la page.",
   "notice.answer_failed": "La configuration vidéo du serveur ne fonctionne pas avec ce navigateur.",
 
-  "error.server_full": "Le serveur est plein, réessayez dans une minute.",
+  "error.server_full": "Le serveur est plein pour le moment.",
   "error.shutting_down": "Le serveur redémarre.",
   "error.bad_sdp": "Votre navigateur et le serveur n’ont pas pu s’accorder sur l’envoi de la vidéo.",
   "error.internal_error": "Un problème est survenu sur le serveur.",

@@ -133,7 +133,7 @@ export default {
   "notice.offer_failed": "Seu navegador não conseguiu preparar uma conexão de vídeo. Tente recarregar a página.",
   "notice.answer_failed": "A configuração de vídeo do servidor não funcionou com este navegador.",
 
-  "error.server_full": "O servidor está cheio, tente de novo daqui a um minuto.",
+  "error.server_full": "O servidor está cheio neste momento.",
   "error.shutting_down": "O servidor está reiniciando.",
   "error.bad_sdp": "Seu navegador e o servidor não chegaram a um acordo sobre como enviar o vídeo.",
   "error.internal_error": "Algo deu errado no servidor.",

@@ -133,7 +133,7 @@ export default {
   "notice.offer_failed": "Tarayıcın bir video bağlantısı kuramadı. Sayfayı yenilemeyi dene.",
   "notice.answer_failed": "Sunucunun video ayarları bu tarayıcıyla çalışmadı.",
 
-  "error.server_full": "Sunucu dolu, bir dakika sonra tekrar dene.",
+  "error.server_full": "Sunucu şu anda dolu.",
   "error.shutting_down": "Sunucu yeniden başlatılıyor.",
   "error.bad_sdp": "Tarayıcın ve sunucu videonun nasıl gönderileceği konusunda anlaşamadı.",
   "error.internal_error": "Sunucuda bir şeyler ters gitti.",
