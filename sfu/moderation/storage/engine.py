@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,30 @@ def database_url_problem(url: str) -> str | None:
     return None
 
 
+#: Seconds a new SQLite file's switch to write-ahead logging is retried while another process holds
+#: it (several workers starting at once on a fresh file).
+WAL_PATIENCE = 10.0
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """Put the database in WAL mode (kept in the file: done once per file). Switching needs the file
+    to itself, and SQLite answers "database is locked" at once, without its busy timeout, while
+    another connection (another worker starting) holds it: try again for a while. Start-up only."""
+    cursor.execute("PRAGMA journal_mode")
+    row = cursor.fetchone()
+    if row is not None and str(row[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + WAL_PATIENCE
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, as wrapped by the async adapter
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -64,7 +89,9 @@ def create_engine(url: str) -> AsyncEngine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver must not begin transactions by itself
         cursor = dbapi_connection.cursor()
-        for pragma in ("busy_timeout=10000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
+        cursor.execute("PRAGMA busy_timeout=10000")
+        _write_ahead_log(cursor)
+        for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
