@@ -7,7 +7,7 @@ internal module (``aiortc.rtp``, ``aiortc.codecs``, ``aiortc.sdp``, ``aioice.ice
 anywhere in this project is reached through one of these modules, and nowhere else:
 
 - :mod:`.server`: the server's media path: receiver taps, codecs, RTCP, decoding, SDP outline.
-- :mod:`.packets`, :mod:`.packet_senders`, :mod:`.srtp`: packet forwarding: RTP taken off a
+- :mod:`.packets`, :mod:`.packet_senders`, :mod:`.srtp`, :mod:`.sockets`: packet forwarding: RTP taken off a
   transport before aiortc parses it, sent through a watcher's SRTP session and socket (libsrtp
   called directly), a sender's own packets and feedback.
 - :mod:`.ice`: host addresses offered and UDP ports bound within a range.

@@ -25,7 +25,7 @@ from aiortc import RTCDtlsTransport, RTCIceTransport
 
 from ..rtp.header import is_rtp
 from .introspect import missing_attributes, missing_callables, unused_names
-from .packets import DRAIN, SELECTOR_DATAGRAM
+from .sockets import DRAIN, SELECTOR_DATAGRAM
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python does not name it
 _TIMESPEC = struct.Struct("@ll")  # struct timespec: seconds, nanoseconds

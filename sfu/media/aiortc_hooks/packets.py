@@ -36,6 +36,7 @@ from pylibsrtp import Error as SrtpError
 from ..rtp import rtcp
 from ..rtp.legs import Codec, InboundLeg
 from .introspect import missing_callables, unused_names
+from .sockets import drain_when_ready, skip_stun
 from .srtp import SrtpPath
 from .srtp import problems as srtp_problems
 
@@ -175,8 +176,8 @@ class InboundTap:
         # and RTCP (first byte 128-191, never STUN's 0-3) go straight to the tap instead.
         for protocol in list(connection._protocols):
             if type(protocol) is aioice.ice.StunProtocol:
-                protocol.datagram_received = _skip_stun(protocol, data_received)  # type: ignore[method-assign,assignment]
-                _drain_when_ready(protocol)
+                protocol.datagram_received = skip_stun(protocol, data_received)  # type: ignore[method-assign,assignment]
+                drain_when_ready(protocol)
 
     @classmethod
     def of(cls, dtls: RTCDtlsTransport) -> InboundTap:
@@ -250,52 +251,6 @@ class InboundTap:
 def _spawn_rtcp(dtls: RTCDtlsTransport, plain: bytes) -> None:
     task = asyncio.ensure_future(dtls._handle_rtcp_data(plain))
     task.add_done_callback(_ignore)
-
-
-def _skip_stun(protocol: Any, data_received: Callable[[bytes, int], None]) -> Callable[[bytes, Any], None]:
-    original = protocol.datagram_received
-    component = protocol.local_candidate.component
-
-    def datagram_received(data: bytes, addr: Any) -> None:
-        if data and 127 < data[0] < 192:
-            data_received(data, component)
-        else:
-            original(data, addr)
-
-    return datagram_received
-
-
-SELECTOR_DATAGRAM = getattr(asyncio.selector_events, "_SelectorDatagramTransport", None)
-#: Datagrams read per readiness of a socket at most (asyncio reads one per event-loop iteration).
-DRAIN = 32
-
-
-def _drain_when_ready(protocol: Any) -> bool:
-    """Read every datagram waiting on ``protocol``'s socket at each readiness, not just one: a
-    picture's packets arrive together, and each event-loop iteration (a ``select``) costs as much
-    as forwarding a packet. Only asyncio's own selector loop is changed (False: left as it was)."""
-    transport = protocol.transport
-    if SELECTOR_DATAGRAM is None or type(transport) is not SELECTOR_DATAGRAM:
-        return False
-    sock, fd, loop = transport._sock, transport._sock_fd, transport._loop
-    recvfrom, size = sock.recvfrom, transport.max_size
-    received = protocol.datagram_received
-
-    def read_ready() -> None:
-        for _ in range(DRAIN):
-            if transport._conn_lost:
-                return
-            try:
-                data, addr = recvfrom(size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                protocol.error_received(exc)
-                return
-            received(data, addr)
-
-    loop._add_reader(fd, read_ready)
-    return True
 
 
 def on_receiver_parameters(receiver: RTCRtpReceiver, callback: Callable[[InboundLeg, RTCDtlsTransport], None]) -> None:
