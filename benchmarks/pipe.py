@@ -37,7 +37,7 @@ def cpu_seconds(pid: int) -> float:
 # -- one server process ------------------------------------------------------------------------------
 
 
-async def node() -> None:
+async def node(batch_ms: float) -> None:
     from aiohttp import web
 
     from sfu.media.forwarding import make_forwarding
@@ -45,7 +45,7 @@ async def node() -> None:
     from sfu.media.pipe import MediaPipe, PipePeer
     from sfu.media.router import MediaRouter
 
-    pipe = MediaPipe(("127.0.0.1", 0))
+    pipe = MediaPipe(("127.0.0.1", 0), batch_window=batch_ms / 1000)
     router = MediaRouter(elsewhere=pipe)
     await pipe.start(router)
     forwarding = make_forwarding("auto")
@@ -83,10 +83,11 @@ async def node() -> None:
 
 
 class Node:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, batch_ms: float) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--node"], stdout=subprocess.PIPE, cwd=ROOT, text=True
+            [sys.executable, __file__, "--node", "--batch-ms", str(batch_ms)], stdout=subprocess.PIPE, cwd=ROOT,
+            text=True,
         )
         assert self.proc.stdout is not None
         self.url = f"http://127.0.0.1:{json.loads(self.proc.stdout.readline())['port']}"
@@ -154,7 +155,7 @@ async def run(args: argparse.Namespace) -> None:
     spec = VideoSpec(width=args.width, height=args.height, fps=30, bitrate=args.kbps * 1000)
     loop = load_video_loop(1, spec, Path(os.environ.get("TMPDIR", "/tmp")) / "sfu-pipe-bench")
     audio = encode_audio_loop()
-    local, cross1, cross2 = Node("local"), Node("cross-1"), Node("cross-2")
+    local, cross1, cross2 = (Node(name, args.batch_ms) for name in ("local", "cross-1", "cross-2"))
     nodes = [local, cross1, cross2]
     clients: list[Client] = []
     try:
@@ -205,7 +206,7 @@ async def run(args: argparse.Namespace) -> None:
     per_local = local_cpu / directions / elapsed * 1000
     per_cross = cross_cpu / directions / elapsed * 1000
     print(f"{args.pairs} pairs per scenario, {args.width}x{args.height} 30 fps {args.kbps} kbps VP8 + Opus, "
-          f"{elapsed:.1f} s measured")
+          f"pipe batching window {args.batch_ms:g} ms, {elapsed:.1f} s measured")
     print()
     print("| scenario | server processes | server CPU s | CPU ms per direction-second | received fps per direction |")
     print("|---|---|---|---|---|")
@@ -229,9 +230,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--kbps", type=int, default=800)
+    parser.add_argument("--batch-ms", type=float, default=10.0,
+                        help="how long piped media may wait to share a datagram (the pipe_batch_ms setting)")
     parser.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(node() if args.node else run(args))
+    asyncio.run(node(args.batch_ms) if args.node else run(args))
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ class Server:
             from .cluster import ClusterLink
 
             assert self.remote_media is not None
-            await self.remote_media.open(self.config.pipe_address)
+            await self.remote_media.open(self.config.pipe_address, self.config.pipe_batch_ms)
             self.cluster = await ClusterLink.open(self.config, self.switchboard, self.remote_media)
         self.moderation = await ModerationService.open(
             self.config.moderation, registry=self.metrics.registry, exempt=self.config.ip_limits_exempt

@@ -27,11 +27,12 @@ class MediaSeam:
         self.router = router
         self.pipe: Optional[MediaPipe] = None
 
-    async def open(self, pipe_address: str) -> None:
-        """Open the pipe on ``pipe_address`` (host[:port]; port 0 or none: any free one)."""
+    async def open(self, pipe_address: str, batch_ms: float = 0.0) -> None:
+        """Open the pipe on ``pipe_address`` (host[:port]; port 0 or none: any free one); media waits
+        up to ``batch_ms`` to share a datagram."""
         assert self.router is not None, "the router first"
         host, port = parse_host_port(pipe_address)
-        self.pipe = MediaPipe(bind=(host, port))
+        self.pipe = MediaPipe(bind=(host, port), batch_window=batch_ms / 1000)
         await self.pipe.start(self.router)
         log.info("media pipe on %s:%d (UDP, encrypted)", *self.pipe.address,
                  extra={"event": "pipe", "address": f"{self.pipe.address[0]}:{self.pipe.address[1]}"})

@@ -260,6 +260,12 @@ class Config:
         "free port); with several machines, a private address the others reach",
         metavar="HOST[:PORT]",
     )
+    pipe_batch_ms: float = setting(
+        5.0,
+        "media crossing to another process waits up to this many milliseconds to share a datagram with other "
+        "packets (fewer datagrams: less CPU in both processes; 0: each picture and sound at once)",
+        min=0, max=50, metavar="MS",
+    )
     # -- safety and moderation (their own settings, each one flag/variable/key like the above) --
     moderation: ModerationSettings = field(default_factory=ModerationSettings, metadata={"group": "moderation"})
 

@@ -1,9 +1,12 @@
-"""Media entries bound for other processes, packed into as few datagrams as the picture allows.
+"""Media entries bound for other processes, packed into as few datagrams as latency allows.
 
-The packets of one picture for one process share a datagram, sent with the picture's last packet
-(one seal, one ``sendto`` and one wake-up of the receiver per picture); entries marked ``now``
-(sound, repairs) leave at once with whatever waits for the same process. Should a picture's last
-packet not come, what waits is sent after :data:`BATCH_DELAY` seconds.
+Every datagram costs both processes a system call, and the receiver an event-loop wake-up, whatever
+its size: on a loopback pipe that is as much CPU as forwarding its packets. So entries wait up to a
+*window* (:class:`MediaBatches`' ``window``, the ``pipe_batch_ms`` setting) for company, and everything
+waiting for one process leaves together: the packets of several pictures and sounds of one publisher,
+and of every publisher that crosses to the same process. A window of 0 sends a picture's packets with
+its last one (marker bit) and each sound at once. Entries marked ``now`` (repairs) leave at once with
+whatever waits for the same process; a batch that would outgrow one datagram leaves early.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Callable
 
 from .peer import PipePeer
 
-BATCH_DELAY = 0.002
+#: With no window: what waits for a picture's last packet that never came leaves after this long.
+LEFTOVER_DELAY = 0.002
 #: Largest media datagram to a process on this machine (loopback) and to one on another machine
 #: (a typical path MTU minus headers: no IP fragmentation).
 BATCH_BYTES_LOOPBACK = 60_000
@@ -25,34 +29,46 @@ def batch_limit(host: str) -> int:
 
 
 class MediaBatches:
-    """Entries waiting to leave, per peer address; ``send(peer, body)`` sends one datagram's body."""
+    """Entries waiting to leave, per peer address; ``send(peer, body)`` sends one datagram's body.
 
-    def __init__(self, send: Callable[[PipePeer, bytes], None], active: Callable[[], bool]) -> None:
+    ``window`` (seconds): how long an entry may wait for others (0: not at all, see the module)."""
+
+    def __init__(self, send: Callable[[PipePeer, bytes], None], active: Callable[[], bool],
+                 window: float = 0.0) -> None:
+        if window < 0:
+            raise ValueError("a batching window is not negative")
         self._send = send
         self._active = active
+        self.window = window
+        self._delay = window or LEFTOVER_DELAY
         #: per peer address: (peer, entries, [bytes waiting, most bytes per datagram])
         self._batches: dict[tuple[str, int], tuple[PipePeer, list[bytes], list[int]]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
 
-    def add(self, peer: PipePeer, entry: bytes, now: bool) -> None:
+    def add(self, peer: PipePeer, header: bytes, packet: bytes, ends: bool, repair: bool = False) -> None:
+        """Queue one entry (``header`` then ``packet``). ``ends``: the last packet of a picture, or
+        a sound (with no window, what waits for ``peer`` leaves now); ``repair``: it leaves now."""
         batch = self._batches.get(peer.address)
         if batch is not None and batch[0] is not peer and batch[0] != peer:
             self._flush_one(batch)
             batch = None
+        size = len(header) + len(packet)
         if batch is None:
             batch = self._batches[peer.address] = (peer, [], [0, batch_limit(peer.address[0])])
-        elif batch[2][0] + len(entry) > batch[2][1]:
+        elif batch[2][0] + size > batch[2][1]:
             self._flush_one(batch)
-        batch[1].append(entry)
-        batch[2][0] += len(entry)
-        if now:
+        entries = batch[1]
+        entries.append(header)
+        entries.append(packet)
+        batch[2][0] += size
+        if repair or (ends and not self.window):
             self._flush_one(batch)
             handle = self._flush_handle
             if handle is not None and not any(b[1] for b in self._batches.values()):
                 handle.cancel()  # nothing waits: a cancelled timer wakes nobody
                 self._flush_handle = None
         elif self._flush_handle is None and self._active():
-            self._flush_handle = asyncio.get_running_loop().call_later(BATCH_DELAY, self.flush)
+            self._flush_handle = asyncio.get_running_loop().call_later(self._delay, self.flush)
 
     def flush(self) -> None:
         """Send everything that waits."""

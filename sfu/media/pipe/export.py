@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 #: Sends one body of a kind to a peer (sealed with the peer's key).
 Send = Callable[[PipePeer, Kind, bytes], None]
-#: Queues one media entry (:func:`~.messages.media`) for a peer; the flag: send what is queued now.
-SendMedia = Callable[[PipePeer, bytes, bool], None]
+#: Queues one media entry for a peer: its header (:data:`~.messages.entry_header`), the packet, whether
+#: it ends a picture or is a sound, whether it is a repair (see :meth:`.batching.MediaBatches.add`).
+SendMedia = Callable[[PipePeer, bytes, bytes, bool, bool], None]
 
 
 class Export:
@@ -78,6 +79,7 @@ class Export:
         to, send, counters = self.to, self._send_media, self._counters
         history = self.history
         described = self._described
+        header = messages.entry_header
         sent_packets, sent_bytes = counters.packets_sent, counters.bytes_sent
 
         def tap(arrival: Arrival, now: float) -> None:
@@ -88,8 +90,7 @@ class Export:
             data = arrival.view.data
             if video:
                 history.add(arrival.view.sequence, data, now)
-            # A picture's packets leave together with its last one (marker bit); sound at once.
-            send(to, messages.media(tag, data), not video or arrival.view.marker)
+            send(to, header(tag, len(data)), data, not video or arrival.view.marker, False)
             sent_packets[kind] += 1
             sent_bytes[kind] += len(data)
 
@@ -120,7 +121,7 @@ class Export:
         for sequence in sequences:
             packet = self.history.get(sequence, now)
             if packet is not None:
-                self._send_media(self.to, messages.media(tag, packet), True)
+                self._send_media(self.to, messages.entry_header(tag, len(packet)), packet, True, True)
                 count += 1
         self._counters.resent += count
         return count

@@ -60,6 +60,10 @@ def media(tag: int, packet: bytes) -> bytes:
     return _ENTRY.pack(tag, len(packet)) + packet
 
 
+#: ``entry_header(tag, size)``: what precedes a packet of ``size`` bytes in its entry.
+entry_header = _ENTRY.pack
+
+
 def open_media(body: bytes) -> list[tuple[int, bytes]]:
     """The (stream tag, RTP packet) entries of a media datagram."""
     entries = []

@@ -60,11 +60,13 @@ class MediaPipe:
         key: bytes | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_hidden: Callable[[str, bool], None] | None = None,
+        batch_window: float = 0.0,
     ) -> None:
         """``bind``: where the UDP socket listens (port 0: any free one); ``advertise``: the host
         other processes send to, if not the bound one (e.g. binding 0.0.0.0); ``on_hidden(publisher,
         hidden)``: the origin of an imported publisher hid or showed their video (default: this
-        pipe's router hides or shows them to local watchers)."""
+        pipe's router hides or shows them to local watchers); ``batch_window``: seconds media may
+        wait to share a datagram (:mod:`.batching`)."""
         self._bind = bind
         self._advertise = advertise
         self._key = new_key() if key is None else key
@@ -82,7 +84,7 @@ class MediaPipe:
         self._by_tag: dict[tuple[bytes, int], ImportedSource] = {}
         self._address: tuple[str, int] | None = None
         self._batches = MediaBatches(lambda peer, body: self._send(peer, Kind.MEDIA, body),
-                                     lambda: self._transport is not None)
+                                     lambda: self._transport is not None, batch_window)
 
     # -- life ------------------------------------------------------------------------------------
     async def start(self, router: MediaRouter) -> None:
