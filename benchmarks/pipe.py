@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--kbps", type=int, default=800)
-    parser.add_argument("--batch-ms", type=float, default=10.0,
+    parser.add_argument("--batch-ms", type=float, default=5.0,
                         help="how long piped media may wait to share a datagram (the pipe_batch_ms setting)")
     parser.add_argument("--node", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
