@@ -18,6 +18,7 @@ from sfu.headless.stamp import Stamp, read_frame
 from sfu.loadtest.cli import is_loopback_target
 from sfu.loadtest.media import ReplayVideoTrack, VideoSpec, encode_video_loop, latency_seconds
 from sfu.loadtest.probe import parse_prometheus
+from sfu.loadtest.recognise import FrameCatalog
 from sfu.loadtest.stats import ClientRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,6 +58,41 @@ def test_loadtest_end_to_end(serve_process, tmp_path) -> None:
     assert len(doc["timeline"]) >= 5
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any(c["video_keyframes_sent"] > 0 for c in doc["clients"])
+
+
+def test_loadtest_without_decoding_recognises_partners_by_their_frames(serve_process, tmp_path) -> None:
+    url, server = serve_process()  # the default packet forwarding: frames arrive as they were sent
+    out = tmp_path / "run.json"
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "sfu", "loadtest", "--url", url, "--pairs", "2", "--duration", "9",
+            "--ramp", "1", "--next-every", "4", "--resolution", "320x240", "--fps", "15",
+            "--bitrate", "300k", "--server-pid", str(server.pid), "--json", str(out), "--no-decode",
+            "--cache-dir", str(tmp_path / "cache"), "--quiet",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=150,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "frames recognised by their bytes" in run.stdout
+    s = json.loads(out.read_text())["summary"]
+    assert s["connected"] == 4 and s["errors"] == {}
+    assert s["video_tracks_received"] == 4 and s["audio_tracks_received"] == 4
+    assert s["frames_received"] > 4 * 15  # partner frames, each one's sender told by its bytes
+    assert s["frames_received"] > 5 * s["frames_unstamped"]  # only the placeholder is unknown
+    assert s["nexts_sent"] >= 1 and s["next_to_first_frame_ms"]["count"] >= 1
+    assert 0 < s["latency_ms"]["p50"] < 4000
+
+
+def test_the_catalog_tells_what_decoding_the_stamp_tells() -> None:
+    spec = VideoSpec(width=160, height=120, fps=10, bitrate=150_000, loop_seconds=1.0, gop_seconds=0.5)
+    loops = [encode_video_loop(sender, spec) for sender in (3, 4)]
+    catalog = FrameCatalog(loops)
+    assert len(catalog) == 2 * 2 * spec.loop_frames
+    for loop in loops:
+        decoded = _decode_all(loop.chain)
+        assert [catalog.stamp(data) for data in loop.chain] == decoded
+        assert [catalog.stamp(data) for data in loop.intra] == decoded  # a keyframe asked for: same stamp
+    assert catalog.stamp(b"\x10" + loops[0].chain[1][1:]) is None  # not a frame any loop holds
 
 
 def _decode_all(packets: list[bytes]) -> list[Stamp | None]:

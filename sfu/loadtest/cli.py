@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loop-seconds", type=float, default=4.0, metavar="S",
                    help="length of the pre-encoded video loop; latencies wrap at this period")
     p.add_argument("--no-audio", action="store_true", help="send video only")
+    p.add_argument("--no-decode", action="store_true",
+                   help="recognise received frames by their bytes instead of decoding them (much less CPU per "
+                   "client; for servers that forward what they receive, not for --forwarding transcode)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="client processes (default: one per core)")
     p.add_argument("--server-pid", type=int, action="append", dest="server_pids", default=None, metavar="PID",
                    help="measure this local process's CPU and memory (/proc); repeat for several processes "
@@ -150,6 +153,7 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         "bitrate": parse_bitrate(args.bitrate),
         "loop_seconds": args.loop_seconds,
         "audio": not args.no_audio,
+        "decode": not args.no_decode,
         "workers": min(args.workers, clients),
         "server_pid": args.server_pids[0] if args.server_pids else None,
         "server_pids": list(args.server_pids or []),
@@ -191,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         duration=settings["duration"],
         next_every=settings["next_every"],
         audio=settings["audio"],
+        decode=settings["decode"],
         host_addresses=() if settings["remote"] else ("127.0.0.1",),
         cache_dir=None if args.no_cache else str(args.cache_dir),
         seed=args.seed,
@@ -200,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"sfu loadtest: {settings['pairs']} pairs ({settings['clients']} clients) against {', '.join(settings['urls'])} for "
         f"{settings['duration']:.0f} s (ramp {settings['ramp']:.1f} s), {settings['resolution']} @ {spec.fps} fps "
-        f"{spec.bitrate // 1000} kbps, {settings['workers']} workers",
+        f"{spec.bitrate // 1000} kbps, {settings['workers']} workers"
+        f"{'' if settings['decode'] else ', frames recognised by their bytes (not decoded)'}",
         flush=True,
     )
     def terminate(signum: int, frame: Any) -> None:

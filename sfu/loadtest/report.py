@@ -63,6 +63,7 @@ def summarize(result: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any
         "pair_seconds": pair_seconds,
         "frames_received": sum(c["frames_partner"] for c in clients),
         "frames_stale": sum(c["frames_stale"] for c in clients),
+        "frames_unstamped": sum(c["frames_unstamped"] for c in clients),
         "start_to_paired_ms": _ms(percentiles(_flat(clients, "start_to_paired_s"))),
         "paired_to_first_frame_ms": _ms(percentiles(_flat(clients, "paired_to_first_frame_s"))),
         "next_to_first_frame_ms": _ms(percentiles(_flat(clients, "next_to_first_frame_s"))),
@@ -289,6 +290,12 @@ def render(doc: dict[str, Any], per_client_limit: int = 20) -> str:
                 if proc["cpu_seconds"] is not None else f"pid {proc['pid']} gone before the end"
                 for proc in server["processes"]
             ))
+    if not doc["settings"].get("decode", True):
+        lines.append(
+            f"frames recognised by their bytes, not decoded: {s['frames_unstamped']} frames not recognised"
+            " (the placeholder while waiting; all frames if the server re-encodes: then run without --no-decode);"
+            " latency is to the frame's arrival, without a decoder's time"
+        )
     if s["errors"]:
         lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in sorted(s["errors"].items())))
     for message in doc.get("worker_errors", []):

@@ -38,6 +38,7 @@ from .media import (
     encode_audio_loop,
     load_video_loop,
 )
+from .recognise import FrameCatalog, tap_frames
 from .stats import ClientRecorder
 
 CONNECT_TIMEOUT = 20.0
@@ -55,6 +56,7 @@ class Plan:
     duration: float
     next_every: float = 0.0
     audio: bool = True
+    decode: bool = True  #: False: received frames are recognised by their bytes (:mod:`.recognise`)
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
     cache_dir: str | None = None
     seed: int = 0
@@ -84,6 +86,7 @@ class LoadClient(HeadlessClient):
         video: ReplayVideoTrack,
         audio: MediaStreamTrack | None,
         host_addresses: tuple[str, ...],
+        catalog: FrameCatalog | None = None,
     ) -> None:
         super().__init__(
             url,
@@ -96,6 +99,8 @@ class LoadClient(HeadlessClient):
         )
         self.recorder = recorder
         self.replay = video
+        #: Received frames are recognised by their bytes, not decoded (``None``: decoded).
+        self.catalog = catalog
 
     async def connect(self, timeout: float = CONNECT_TIMEOUT) -> None:
         await super().connect(timeout=timeout)
@@ -112,7 +117,17 @@ class LoadClient(HeadlessClient):
             return
         await super()._record_message(message)
 
+    def _receiver_of(self, track: MediaStreamTrack) -> Any:
+        assert self.pc is not None
+        return next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+
     async def _read_video(self, track: MediaStreamTrack) -> None:
+        catalog = self.catalog
+        if catalog is not None:  # before media flows: the receiver is only started once connected
+            recorder = self.recorder
+            tap_frames(self._receiver_of(track), "video",
+                       lambda frame: recorder.frame(catalog.stamp(frame.data), time.monotonic(), time.time()))
+            return
         try:
             while True:
                 frame = cast(av.VideoFrame, await track.recv())
@@ -122,6 +137,14 @@ class LoadClient(HeadlessClient):
             pass
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
+        if self.catalog is not None:
+            recorder = self.recorder
+
+            def count(frame: Any) -> None:
+                recorder.audio_frames += 1
+
+            tap_frames(self._receiver_of(track), "audio", count)
+            return
         try:
             while True:
                 await track.recv()
@@ -158,6 +181,7 @@ class _Slot:
     video: ReplayVideoTrack
     audio: ReplayAudioTrack | None
     start_at: float  #: wall-clock
+    catalog: FrameCatalog | None = None  #: with ``--no-decode``
     client: LoadClient | None = None
     connected_at: float | None = None  #: monotonic
     stats: dict[str, Any] = field(default_factory=dict)
@@ -172,6 +196,10 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
         cache = Path(plan.cache_dir) if plan.cache_dir else None
         started = time.monotonic()
         loops = [load_video_loop(s, plan.spec, cache) for s in senders]
+        catalog = None
+        if not plan.decode:  # every client's loop: any of them may be a partner
+            others = (load_video_loop(s, plan.spec, cache) for s in range(1, plan.clients + 1) if s not in senders)
+            catalog = FrameCatalog([*loops, *others])
         audio = encode_audio_loop() if plan.audio else []
         channels.out.put(
             ("ready", index, {
@@ -191,6 +219,7 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
                 ReplayVideoTrack(loop),
                 ReplayAudioTrack(audio) if audio else None,
                 go + plan.ramp * (s - 1) / max(1, plan.clients),
+                catalog,
             )
             for s, loop in zip(senders, loops)
         ]
@@ -233,7 +262,8 @@ async def _client_life(slot: _Slot, plan: Plan, end: float, phase: float) -> Non
     delay = slot.start_at - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    client = slot.client = LoadClient(plan.url_for(rec.sender), rec, slot.video, slot.audio, plan.host_addresses)
+    client = slot.client = LoadClient(plan.url_for(rec.sender), rec, slot.video, slot.audio, plan.host_addresses,
+                                      slot.catalog)
     try:
         await asyncio.wait_for(client.connect(CONNECT_TIMEOUT), CONNECT_TIMEOUT)
     except asyncio.CancelledError:
