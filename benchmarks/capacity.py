@@ -88,6 +88,10 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+#: Targets whose clients receive frames byte for byte as sent (``sfu loadtest --no-decode`` works).
+FORWARDING_AS_SENT = ("packet", "passthrough")
+
+
 def run_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     port = free_port()
     proc = start_target(target, port, workdir / f"{target}.log")
@@ -102,6 +106,8 @@ def run_target(target: str, args: argparse.Namespace, workdir: Path) -> dict[str
         cmd += ["--workers", str(args.workers)]
     if args.ramp is not None:
         cmd += ["--ramp", str(args.ramp)]
+    if args.no_decode and target in FORWARDING_AS_SENT:
+        cmd += ["--no-decode"]
     doc = load_test(cmd, proc, out, f"== {target}", args.duration + 300, verbose=args.verbose)
     if doc is None:
         return {"target": target, "failed": True}
@@ -180,6 +186,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--modes", default=None, help="comma-separated forwarding modes (default: all of sfu serve's)")
     parser.add_argument("--no-reference", action="store_true", help="skip the reference relay")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="clients recognise frames by their bytes instead of decoding them, against the targets "
+                        "that forward what they receive (packet, passthrough): a much lighter load generator")
     parser.add_argument("--json", type=Path, default=None, help="write all results here")
     parser.add_argument("--verbose", action="store_true", help="print each load test's own report")
     args = parser.parse_args()

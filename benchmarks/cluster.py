@@ -207,6 +207,8 @@ def load(servers: Servers, args: argparse.Namespace, workdir: Path) -> dict[str,
     cmd = [sys.executable, "-m", "sfu", "loadtest", "--pairs", str(args.pairs), "--duration", str(args.duration),
            "--next-every", str(args.next_every), "--resolution", args.resolution, "--fps", str(args.fps),
            "--bitrate", args.bitrate, "--json", str(out), "--quiet"]
+    if args.no_decode:
+        cmd += ["--no-decode"]
     for url in servers.urls:
         cmd += ["--url", url]
     for pid in servers.pids:
@@ -282,6 +284,8 @@ def main() -> int:
     parser.add_argument("--resolution", default="640x480")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--bitrate", default="800k")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="clients recognise frames by their bytes instead of decoding them (a lighter load)")
     parser.add_argument("--pipe-seconds", type=float, default=8.0, help="benchmarks/pipe.py's measuring time (0: skip)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
@@ -327,7 +331,8 @@ def main() -> int:
 
     print()
     print(f"{args.pairs} pairs, {args.resolution} @ {args.fps} fps {args.bitrate}, {args.duration:.0f} s each, "
-          f"Next every {args.next_every:.0f} s, {os.cpu_count()} cores, load generator on the same machine")
+          f"Next every {args.next_every:.0f} s, {os.cpu_count()} cores, load generator on the same machine"
+          f"{' (frames recognised by their bytes, not decoded)' if args.no_decode else ''}")
     print("\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]))
     print()
     one = cpu_per_pair_second(results["1 process"]["doc"])
