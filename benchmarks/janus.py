@@ -13,8 +13,9 @@ decoding and reading the stamps, as ``sfu loadtest``'s clients do). Janus's HTTP
 127.0.0.1, no STUN; Janus never gathers ICE candidates on loopback, so Janus and its clients run
 in a network namespace of their own (needs root; removed at the end) on a veth address, or on
 ``--ice-address``. sfu: ``sfu serve --forwarding packet --moderation-classifier none
---max-loop-lag 0 --max-cpu 0`` on 127.0.0.1, driven by ``sfu loadtest --pairs N --next-every 0``
-(its clients decode what they receive, to read the stamps).
+--max-loop-lag 0 --max-cpu 0`` on 127.0.0.1, driven by ``sfu loadtest --pairs N --next-every 0
+--no-decode`` (its clients recognise frames by their bytes; with ``--janus-decode`` they decode, as
+Janus's clients then do).
 
 Prints, per target: server CPU per pair-second over the whole run (set-up included, as ``sfu
 loadtest`` counts it) and in the steady state (once every direction receives), the pairs per core
@@ -197,6 +198,7 @@ def run_sfu(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
            "--duration", str(args.duration), "--ramp", str(args.ramp), "--next-every", "0", "--workers", str(WORKERS),
            "--resolution", "640x480", "--fps", str(args.fps), "--bitrate", str(args.bitrate),
            "--server-pid", str(proc.pid), "--json", str(out), "--quiet"]
+    cmd += [] if args.janus_decode else ["--no-decode"]  # the same client work on both sides
     doc = load_test(cmd, proc, out, f"== sfu (pid {proc.pid})", args.duration + 300)
     return {"failed": True} if doc is None else doc
 
