@@ -196,10 +196,12 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
         cache = Path(plan.cache_dir) if plan.cache_dir else None
         started = time.monotonic()
         loops = [load_video_loop(s, plan.spec, cache) for s in senders]
+        # Without decoding, every client's loop is needed (any of them may be a partner): taken from
+        # the cache once every worker has put its own there (after "ready"), else encoded here.
+        others = [s for s in range(1, plan.clients + 1) if s not in senders]
         catalog = None
-        if not plan.decode:  # every client's loop: any of them may be a partner
-            others = (load_video_loop(s, plan.spec, cache) for s in range(1, plan.clients + 1) if s not in senders)
-            catalog = FrameCatalog([*loops, *others])
+        if not plan.decode and cache is None:
+            catalog = FrameCatalog([*loops, *(load_video_loop(s, plan.spec, None) for s in others)])
         audio = encode_audio_loop() if plan.audio else []
         channels.out.put(
             ("ready", index, {
@@ -213,6 +215,8 @@ def worker_main(index: int, senders: list[int], plan: Plan, channels: Channels) 
                 channels.out.put(("done", index, {"clients": []}))
                 return
         go = channels.go_time.value
+        if not plan.decode and catalog is None:  # the other workers' loops are in the cache by now
+            catalog = FrameCatalog([*loops, *(load_video_loop(s, plan.spec, cache) for s in others)])
         slots = [
             _Slot(
                 ClientRecorder(s, plan.spec),
