@@ -27,7 +27,7 @@ class MediaSeam:
         self.router = router
         self.pipe: Optional[MediaPipe] = None
 
-    async def open(self, pipe_address: str, batch_ms: float = 0.0) -> None:
+    async def open(self, pipe_address: str, batch_ms: float) -> None:
         """Open the pipe on ``pipe_address`` (host[:port]; port 0 or none: any free one); media waits
         up to ``batch_ms`` to share a datagram."""
         assert self.router is not None, "the router first"

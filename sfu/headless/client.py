@@ -23,6 +23,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
 )
@@ -146,12 +147,7 @@ class HeadlessClient:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            reader = self._read_video if track.kind == "video" else self._read_audio
-            self._tasks.append(asyncio.ensure_future(reader(track)))
-            if track.kind == "video":
-                receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
-                testing.restartable_video(receiver)
-                self._tasks.append(asyncio.ensure_future(nacks.ask_again(receiver)))
+            self._track_arrived(track, next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track))
 
         for kind, track in (("audio", self.audio_track), ("video", self.video_track)):
             transceiver = pc.addTransceiver(track if track is not None else kind, direction="sendrecv")
@@ -285,6 +281,15 @@ class HeadlessClient:
         if not isinstance(self.video_track, StampedVideoTrack):
             raise ClientError(f"client {self.sender_id} sends no synthetic video to draw on")
         return self.video_track
+
+    def _track_arrived(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        """The partner's ``track`` of one kind, from ``receiver`` (called before media flows): its
+        frames are read and decoded, lost video packets asked for again."""
+        reader = self._read_video if track.kind == "video" else self._read_audio
+        self._tasks.append(asyncio.ensure_future(reader(track)))
+        if track.kind == "video":
+            testing.restartable_video(receiver)
+            self._tasks.append(asyncio.ensure_future(nacks.ask_again(receiver)))
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
         try:

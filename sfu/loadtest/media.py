@@ -123,6 +123,11 @@ def _encode_one(codec: av.video.codeccontext.VideoCodecContext, frame: av.VideoF
     return data
 
 
+def loop_stamp(sender: int, index: int, spec: VideoSpec) -> Stamp:
+    """What frame ``index`` of ``sender``'s loop carries in its pixels."""
+    return Stamp(sender, index, int(index * 1000.0 / spec.fps))
+
+
 def encode_video_loop(sender: int, spec: VideoSpec) -> VideoLoop:
     """Encode ``spec.loop_frames`` stamped frames for ``sender`` (frame field = loop index)."""
     started = time.process_time()
@@ -132,9 +137,8 @@ def encode_video_loop(sender: int, spec: VideoSpec) -> VideoLoop:
     intra_codec = _codec(spec, spec.bitrate * 3, 1)
     chain: list[bytes] = []
     intra: list[bytes] = []
-    frame_ms = 1000.0 / spec.fps
     for i in range(spec.loop_frames):
-        stamp = Stamp(sender, i, int(i * frame_ms))
+        stamp = loop_stamp(sender, i, spec)
         for codec, out, key in ((chain_codec, chain, i % spec.gop == 0), (intra_codec, intra, True)):
             frame = make_frame(stamp, spec.width, spec.height, background)
             frame.pts = i

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import av
-from aiortc import MediaStreamError, MediaStreamTrack
+from aiortc import MediaStreamError, MediaStreamTrack, RTCRtpReceiver
 
+from ..headless import nacks
 from ..headless import stamp as stamps
 from ..headless.client import HeadlessClient
 from ..media.aiortc_hooks.testing import take_keyframe_request
+from ..media.encoded import EncodedFrame
 from .media import (
     ReplayAudioTrack,
     ReplayVideoTrack,
@@ -117,17 +119,23 @@ class LoadClient(HeadlessClient):
             return
         await super()._record_message(message)
 
-    def _receiver_of(self, track: MediaStreamTrack) -> Any:
-        assert self.pc is not None
-        return next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+    def _track_arrived(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        catalog = self.catalog
+        if catalog is None:
+            super()._track_arrived(track, receiver)
+            return
+        recorder = self.recorder
+        if track.kind == "video":
+            tap_frames(receiver, "video",
+                       lambda frame: recorder.frame(catalog.stamp(frame.data), time.monotonic(), time.time()))
+            self._tasks.append(asyncio.ensure_future(nacks.ask_again(receiver)))
+        else:
+            def count(frame: EncodedFrame) -> None:
+                recorder.audio_frames += 1
+
+            tap_frames(receiver, "audio", count)
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
-        catalog = self.catalog
-        if catalog is not None:  # before media flows: the receiver is only started once connected
-            recorder = self.recorder
-            tap_frames(self._receiver_of(track), "video",
-                       lambda frame: recorder.frame(catalog.stamp(frame.data), time.monotonic(), time.time()))
-            return
         try:
             while True:
                 frame = cast(av.VideoFrame, await track.recv())
@@ -137,14 +145,6 @@ class LoadClient(HeadlessClient):
             pass
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
-        if self.catalog is not None:
-            recorder = self.recorder
-
-            def count(frame: Any) -> None:
-                recorder.audio_frames += 1
-
-            tap_frames(self._receiver_of(track), "audio", count)
-            return
         try:
             while True:
                 await track.recv()

@@ -55,13 +55,13 @@ class Feedback:
 # -- media -----------------------------------------------------------------------------------------
 
 
-def media(tag: int, packet: bytes) -> bytes:
-    """One packet's entry in a media datagram (entries are concatenated)."""
-    return _ENTRY.pack(tag, len(packet)) + packet
-
-
 #: ``entry_header(tag, size)``: what precedes a packet of ``size`` bytes in its entry.
 entry_header = _ENTRY.pack
+
+
+def media(tag: int, packet: bytes) -> bytes:
+    """One packet's entry in a media datagram (entries are concatenated)."""
+    return entry_header(tag, len(packet)) + packet
 
 
 def open_media(body: bytes) -> list[tuple[int, bytes]]:
