@@ -46,7 +46,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
+def start_target(target: str, port: int, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen:
+    """Start ``target`` (a forwarding mode, or the reference relay) on ``port``; ``extra``: more
+    ``sfu serve`` options."""
     if target == REFERENCE:
         cmd = [sys.executable, str(ROOT / "benchmarks" / "reference_relay.py"), "--port", str(port)]
     else:
@@ -55,7 +57,7 @@ def start_target(target: str, port: int, log: Path) -> subprocess.Popen:
         if unknown:
             raise SystemExit(f"unknown target option(s) {', '.join(sorted(unknown))} in {target!r}")
         serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--forwarding", mode, "--log-level", "warning",
-                 "--max-loop-lag", "0", "--max-cpu", "0"]  # measure past saturation: never shed newcomers
+                 "--max-loop-lag", "0", "--max-cpu", "0", *extra]  # measure past saturation: never shed newcomers
         if "moderation" not in extras:
             serve += ["--moderation-classifier", "none"]
         if "uvloop" in extras:

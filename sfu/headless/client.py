@@ -25,6 +25,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from yarl import URL
@@ -155,6 +156,7 @@ class HeadlessClient:
                 caps = RTCRtpSender.getCapabilities("video").codecs
                 wanted = [c for c in caps if c.mimeType in self.video_codecs or c.mimeType == "video/rtx"]
                 transceiver.setCodecPreferences(wanted)
+            self._transceiver_added(transceiver)
         set_host_addresses(pc, self.host_addresses)
         await pc.setLocalDescription(await pc.createOffer())
         await self.send({"type": "offer", "sdp": pc.localDescription.sdp})
@@ -281,6 +283,10 @@ class HeadlessClient:
         if not isinstance(self.video_track, StampedVideoTrack):
             raise ClientError(f"client {self.sender_id} sends no synthetic video to draw on")
         return self.video_track
+
+    def _transceiver_added(self, transceiver: RTCRtpTransceiver) -> None:
+        """The audio or video transceiver, before the offer is made (a subclass may hook its sender
+        or receiver here)."""
 
     def _track_arrived(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         """The partner's ``track`` of one kind, from ``receiver`` (called before media flows): its
