@@ -22,7 +22,8 @@ class KeyframeRequester:
         self._ssrc = ssrc
         self._last_sent = -1e9
         self._last_keyframe = -1e9
-        self._pending = False
+        #: A request waits for the publisher's SSRC (see :meth:`media_seen`).
+        self.pending = False
         self.sent = 0
 
     def request(self, now: float) -> None:
@@ -31,16 +32,16 @@ class KeyframeRequester:
             return
         ssrc = self._ssrc()
         if ssrc is None:
-            self._pending = True  # no media yet: ask as soon as the first packet tells us the SSRC
+            self.pending = True  # no media yet: ask as soon as the first packet tells us the SSRC
             return
-        self._pending = False
+        self.pending = False
         self._last_sent = now
         self.sent += 1
         self._send_pli(ssrc)
 
     def media_seen(self, now: float) -> None:
         """Called per inbound frame: sends a request deferred until the publisher's SSRC was known."""
-        if self._pending:
+        if self.pending:
             self.request(now)
 
     def keyframe_arrived(self, now: float) -> None:

@@ -154,7 +154,8 @@ class PacketFeed(EncodedFeed):
         keyframes = self.keyframes
         if arrival.keyframe_start:
             keyframes.keyframe_arrived(now)
-        keyframes.media_seen(now)
+        if keyframes.pending:
+            keyframes.media_seen(now)
         self._media_arrived(now)  # the camera rule: this publisher's video reaches the server
         route = self._route
         if route is not None:

@@ -177,7 +177,7 @@ class InboundTap:
         for protocol in list(connection._protocols):
             if type(protocol) is aioice.ice.StunProtocol:
                 protocol.datagram_received = skip_stun(protocol, data_received)  # type: ignore[method-assign,assignment]
-                drain_when_ready(protocol)
+                drain_when_ready(protocol, data_received)
 
     @classmethod
     def of(cls, dtls: RTCDtlsTransport) -> InboundTap:
@@ -336,6 +336,11 @@ class RtpOutput:
         if protected is None:
             self.dropped += 1
             return False
+        route = self._route
+        if route is not None and self._connection._nominated.get(1) is self._pair and not route[0].is_closing():
+            route[0].sendto(protected, route[1])  # _write's usual case, one call less per packet
+            self.sent += 1
+            return True
         return self._write(protected)
 
     def send_rtcp(self, packet: bytes) -> bool:

@@ -49,20 +49,27 @@ class SrtpPath:
         self._view = ffi.buffer(self._cdata)
         self._ok = lib.srtp_err_status_ok
 
+    # protect and unprotect are the same steps with another function: written out twice, as each
+    # is called for every packet.
     def protect(self, packet: bytes) -> bytes | None:
-        return self._process(packet, lib.srtp_protect, RTP_TRAILER)
-
-    def unprotect(self, packet: bytes) -> bytes | None:
-        return self._process(packet, lib.srtp_unprotect, 0)
-
-    def _process(self, packet: bytes, function: Any, trailer: int) -> bytes | None:
         size = len(packet)
-        if size > self._capacity - trailer:
+        if size > self._capacity - RTP_TRAILER:
             return None
         length = self._length
         length[0] = size
         ffi.memmove(self._cdata, packet, size)
-        if function(self._state, self._cdata, length) != self._ok:
+        if lib.srtp_protect(self._state, self._cdata, length) != self._ok:
+            return None
+        return self._view[0 : length[0]]
+
+    def unprotect(self, packet: bytes) -> bytes | None:
+        size = len(packet)
+        if size > self._capacity:
+            return None
+        length = self._length
+        length[0] = size
+        ffi.memmove(self._cdata, packet, size)
+        if lib.srtp_unprotect(self._state, self._cdata, length) != self._ok:
             return None
         return self._view[0 : length[0]]
 

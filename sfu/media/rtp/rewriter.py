@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .header import seq_diff, ts_diff
-
 #: A jump of more sequence numbers than this within one source is treated as a restart of it.
 MAX_SEQ_JUMP = 3000
 
@@ -65,16 +63,16 @@ class SequenceRewriter:
             self._base_seq = self._highest_in = sequence
             ahead = 0
             rebased = True
-        elif seq_diff(sequence, self._base_seq) < 0:
+        elif (sequence - self._base_seq) & 0xFFFF >= 0x8000:  # seq_diff(...) < 0
             self.refused += 1
             return None
         out_seq = (sequence + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         if ahead > 0:
             self._highest_in = sequence
-        if seq_diff(out_seq, self.last_sequence) > 0:
+        if 0 < (out_seq - self.last_sequence) & 0xFFFF < 0x8000:  # seq_diff(...) > 0
             self.last_sequence = out_seq
-            if ts_diff(out_ts, self.last_timestamp) >= 0 or rebased:
+            if (out_ts - self.last_timestamp) & 0xFFFFFFFF < 0x80000000 or rebased:  # ts_diff(...) >= 0
                 self.last_timestamp = out_ts
                 self.last_time = now
         self.sent += 1

@@ -44,6 +44,7 @@ class OutboundStream:
         self.kind = leg.kind
         self._send = send
         self._wall_offset = wall_offset
+        self._abs_epoch = wall_offset + _NTP_EPOCH  #: ``now`` + this: NTP seconds (abs-send-time)
         self._video = leg.kind == "video"
         self._vp8 = leg.codec.mime == "video/vp8"
         self._h264 = leg.codec.mime == "video/h264"
@@ -112,11 +113,15 @@ class OutboundStream:
                 d = descriptor or vp8.descriptor(view.data[view.payload_start : view.payload_end])
         else:
             if self._video:
-                d = self._check_keyframe(view, descriptor)
-                if d is False:
-                    self._hold(view, payload_type, audio_level)
-                    return False
-            self._starting()
+                if descriptor is not None and self._vp8 and not self.waiting_keyframe:
+                    d = descriptor  # what _check_keyframe would answer, without the call: per packet
+                else:
+                    d = self._check_keyframe(view, descriptor)
+                    if d is False:
+                        self._hold(view, payload_type, audio_level)
+                        return False
+            if self._rebase:
+                self._starting()
         payload_at = 12 + len(self._ext)
         written = self.rewriter.rewrite(source, view.sequence, view.timestamp, now)
         if written is None:
@@ -126,9 +131,10 @@ class OutboundStream:
                                    written.sequence, written.timestamp, self.leg.ssrc))
         out += self._ext
         out += data[view.payload_start:]
-        if self._abs_at >= 0:
-            struct.pack_into("!I", out, 12 + self._abs_at - 1, self._abs_send_time(now))
-            out[12 + self._abs_at - 1] = self._ext[self._abs_at - 1]  # restore the element header
+        if self._abs_at >= 0:  # abs-send-time: 24-bit 6.18 fixed-point NTP seconds, in the low 3 bytes
+            at = 12 + self._abs_at - 1
+            struct.pack_into("!I", out, at, int((now + self._abs_epoch) * 262144) & 0xFFFFFF)
+            out[at] = self._ext[self._abs_at - 1]  # restore the element header
         if self._level_at >= 0 and audio_level:
             out[12 + self._level_at] = audio_level[0]
         if isinstance(d, vp8.Vp8Descriptor):
@@ -215,8 +221,6 @@ class OutboundStream:
     # -- internals ---------------------------------------------------------------------------------
     def _check_keyframe(self, view: RtpView, given: vp8.Vp8Descriptor | None = None) -> vp8.Vp8Descriptor | None | bool:
         """The VP8 descriptor (or None); False if the packet must wait for a keyframe."""
-        if given is not None and self._vp8 and not self.waiting_keyframe:
-            return given
         payload = view.data[view.payload_start : view.payload_end] if self._vp8 or self.waiting_keyframe else b""
         d = (given or vp8.descriptor(payload)) if self._vp8 else None
         if self.waiting_keyframe:
@@ -270,10 +274,6 @@ class OutboundStream:
             if self.on_first_packet is not None:
                 self.on_first_packet(self._source)
         self._send(packet)
-
-    def _abs_send_time(self, now: float) -> int:
-        """24-bit 6.18 fixed-point seconds (abs-send-time), shifted into the low 3 bytes."""
-        return int((now + self._wall_offset + _NTP_EPOCH) * 262144) & 0xFFFFFF
 
     def _extension_template(self) -> tuple[bytes, int, int]:
         """This leg's extension block with placeholders, and where abs-send-time / audio level go
