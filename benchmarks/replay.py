@@ -19,7 +19,8 @@ own process, unchanged: it cannot tell these clients from browsers.
 
 For each number of pairs: a fresh server, every pair formed (no Next), then over a steady window the
 server's CPU per pair-second and per forwarded packet, the projected pairs per core, the loss seen by
-the clients and the send-to-arrival time through the server (p50 / p95).
+the clients and the send-to-arrival time through the server (p50 / p95); with ``--perf``, how the
+server's CPU per forwarded packet splits between the interpreter, the kernel, libsrtp and libc.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import os
 import random
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from aiortc import RTCDtlsTransport, RTCRtpTransceiver  # noqa: E402
 
 from benchmarks.capacity import free_port, start_target, stop  # noqa: E402
-from benchmarks.packet_profile import cpu_seconds, forwarded_packets  # noqa: E402
+from benchmarks.packet_profile import GROUPS, OTHER, cpu_seconds, forwarded_packets, perf_split, perf_usable  # noqa: E402
 from sfu.headless.client import HeadlessClient  # noqa: E402
 from sfu.media.aiortc_hooks import packets as hooks  # noqa: E402
 from sfu.media.aiortc_hooks.packet_senders import outbound_leg  # noqa: E402
@@ -246,7 +248,7 @@ def _worker_process(url: str, ids: list[int], ready: Any, done: Any, results: An
         results.put({"error": repr(exc)})
 
 
-def measure(mode: str, pairs: int, seconds: float, workers: int) -> dict[str, Any]:
+def measure(mode: str, pairs: int, seconds: float, workers: int, perf: bool = False) -> dict[str, Any]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="sfu-replay-") as tmp:
@@ -266,10 +268,18 @@ def measure(mode: str, pairs: int, seconds: float, workers: int) -> dict[str, An
                     raise RuntimeError(got)
             time.sleep(3)  # every stream past its first keyframe
             cpu0, packets0, t0 = cpu_seconds(server.pid), forwarded_packets(port), time.monotonic()
-            time.sleep(seconds)
+            if perf:
+                subprocess.run(
+                    ["perf", "record", "-F", "1999", "-p", str(server.pid), "-o", str(Path(tmp) / "perf.data"),
+                     "--", "sleep", str(seconds)],
+                    capture_output=True, check=True,
+                )
+            else:
+                time.sleep(seconds)
             time.sleep(1.2)  # one more metrics sample
             cpu1, packets1, t1 = cpu_seconds(server.pid), forwarded_packets(port), time.monotonic()
             done.set()
+            shares = perf_split(Path(tmp) / "perf.data") if perf else {}
             reports = [results.get(timeout=120) for _ in procs]
         finally:
             for proc in procs:
@@ -296,6 +306,7 @@ def measure(mode: str, pairs: int, seconds: float, workers: int) -> dict[str, An
         "delay_p50": statistics.median(delays) * 1000 if delays else float("nan"),
         "delay_p95": delays[int(len(delays) * 0.95)] * 1000 if delays else float("nan"),
         "late_p95": late[int(len(late) * 0.95)] * 1000 if late else float("nan"),
+        "shares": shares,
     }
 
 
@@ -305,13 +316,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the measured window")
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--modes", default="packet", help="forwarding modes of `sfu serve`, comma-separated")
+    parser.add_argument("--perf", action="store_true",
+                        help="also split the server's CPU by shared object with perf (root, or perf_event_paranoid <= 1)")
     args = parser.parse_args()
+    if args.perf and not perf_usable():
+        raise SystemExit("--perf: perf is not installed or not allowed here")
     modes = args.modes.split(",")
     rows = []
     for pairs in [int(p) for p in args.pairs.split(",")]:
         for mode in modes:
             print(f"== {mode}, {pairs} pairs", flush=True)
-            rows.append(measure(mode, pairs, args.seconds, args.workers))
+            rows.append(measure(mode, pairs, args.seconds, args.workers, args.perf))
     print(f"`sfu serve` with light replay clients, {os.cpu_count()} cores")
     print("| mode | pairs | server CPU (cores) | ms per pair-second | pairs per core | µs per forwarded packet "
           "| loss | send → arrival p50 / p95 | generator late p95 |")
@@ -321,6 +336,14 @@ def main() -> int:
               f"| {1000 / r['ms_per_pair_second']:.0f} "
               f"| {r['us_per_packet']:.0f} | {r['loss']:.2%} | {r['delay_p50']:.1f} / {r['delay_p95']:.1f} ms "
               f"| {r['late_p95']:.1f} ms |")
+    if args.perf:
+        names = [g for g, _ in GROUPS] + [OTHER]
+        print("\nµs per forwarded packet, by where the server's CPU went (perf)")
+        print("| mode | pairs | " + " | ".join(n.split(" (")[0] for n in names) + " |")
+        print("|---|---|" + "---|" * len(names))
+        for r in rows:
+            print(f"| {r['mode']} | {r['pairs']} | "
+                  + " | ".join(f"{r['us_per_packet'] * r['shares'].get(n, 0.0):.0f}" for n in names) + " |")
     for mode in modes:
         own = [r for r in rows if r["mode"] == mode]
         if len(own) > 1:
