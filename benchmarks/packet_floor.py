@@ -12,7 +12,11 @@ Per packet, in one process, CPU time (``time.process_time``) of:
 
 Then converts both into CPU ms per pair-second at the load ``sfu loadtest`` sends (VP8 at ``--kbps``
 in ~1,100-byte packets + Opus at 50 packets/s, each direction received once and sent once), so they
-can be set beside the server's measured figure (``benchmarks/capacity.py``).
+can be set beside the server's measured figure (``benchmarks/capacity.py``). Then what a process
+that sleeps between bursts of packets pays more than one that never sleeps: the rewrite step in
+bursts of four packets with pauses of 0, 1 and 5 ms, and one ``sendto`` to a socket whose reader (in
+another process) waits between packets. The running server's own split is
+``benchmarks/packet_profile.py`` and ``benchmarks/replay.py --perf``.
 """
 
 from __future__ import annotations
@@ -113,10 +117,60 @@ def measure(count: int) -> dict[str, float]:
     return results
 
 
+def rewrite_with_pauses(count: int, burst: int, pause: float) -> float:
+    """CPU seconds per packet of the rewrite step when the process sleeps ``pause`` s after every
+    ``burst`` packets, as a server does between the bursts its clients send."""
+    plain = [vp8_packet(i, (i // 8) * 3000, i // 8, i % 8 == 0) for i in range(count)]
+    inbound = InboundStream(InboundLeg("video", {96: VP8}), nack=True)
+    stream = OutboundStream(OutboundLeg("video", VP8, ssrc=0x5678, nack=True), lambda _: None, wall_offset=0.0)
+    stream.follow("partner")
+    spent = 0.0
+    now = time.monotonic()
+    for start in range(0, count, burst):
+        began = time.process_time()
+        for i in range(start, min(count, start + burst)):
+            view = parse(plain[i])
+            arrival = inbound.accept(view, now + i / 1000) if view is not None else None
+            if arrival is not None:
+                stream.forward("partner", arrival.view, 96, now + i / 1000, None, arrival.vp8)
+        spent += time.process_time() - began
+        if pause:
+            time.sleep(pause)
+    return spent / count
+
+
+def sendto_to_sleeper(count: int, pause: float) -> float:
+    """CPU seconds of one ``sendto`` to a socket read by another process that waits for it (as a
+    client between two packets), with ``pause`` s between packets (0: it never gets to sleep)."""
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    address = receiver.getsockname()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the reading process
+        while receiver.recv(2048) != b"end":
+            pass
+        os._exit(0)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    packet = bytes(PAYLOAD)
+    spent = 0.0
+    for _ in range(count):
+        if pause:
+            time.sleep(pause)
+        began = time.thread_time()
+        sender.sendto(packet, address)
+        spent += time.thread_time() - began
+    sender.sendto(b"end", address)
+    os.waitpid(child, 0)
+    sender.close()
+    receiver.close()
+    return spent / count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=20000)
     parser.add_argument("--kbps", type=int, default=800, help="video bitrate of the load (sfu loadtest's default)")
+    parser.add_argument("--no-pauses", action="store_true", help="skip the table of what sleeping between bursts costs")
     args = parser.parse_args()
     got = measure(args.packets)
     assert got["forwarded"] > 0.99, f"the rewriter dropped packets: {got}"
@@ -135,6 +189,18 @@ def main() -> int:
         print(f"| {name} | {micros:.1f} | {ms:.1f} | {1000 / ms:.0f} |")
     print(f"(a pair = {per_pair:.0f} packets received and as many sent per second: VP8 at {args.kbps} kbps + Opus)")
     print(f"rewrite / floor: {got['rewrite'] / got['floor']:.2f}")
+    if args.no_pauses:
+        return 0
+    print("\nWhat sleeping between bursts costs (a server's CPU idles between its clients' packets):")
+    print("| pause | rewrite, bursts of 4 packets: µs per packet | sendto to a process waiting on recv: µs |")
+    print("|---|---|---|")
+    base_rewrite = base_send = 0.0
+    for pause in (0.0, 0.001, 0.005):
+        rewrite = rewrite_with_pauses(min(args.packets, 2000), 4, pause) * 1e6
+        send = sendto_to_sleeper(min(args.packets, 1000), pause / 4) * 1e6
+        base_rewrite, base_send = base_rewrite or rewrite, base_send or send
+        print(f"| {pause * 1000:.0f} ms (sendto: {pause * 250:.2f} ms) | {rewrite:.1f} ({rewrite / base_rewrite:.1f}x) "
+              f"| {send:.1f} ({send / base_send:.1f}x) |")
     return 0
 
 
