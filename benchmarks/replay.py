@@ -189,7 +189,7 @@ class ReplayClient(HeadlessClient):
         )
 
 
-async def _stream(clients: list[ReplayClient], late: list[float], stop: asyncio.Event) -> None:
+async def stream(clients: list[ReplayClient], late: list[float], stop: asyncio.Event) -> None:
     """Send every client's video and audio on time until ``stop``."""
     next_video = next_audio = time.monotonic()
     while not stop.is_set():
@@ -210,7 +210,7 @@ async def _worker(url: str, ids: list[int], ready: Any, done: Any, results: Any)
     clients = [ReplayClient(url, i) for i in ids]
     late: list[float] = []
     stop = asyncio.Event()
-    streaming = asyncio.ensure_future(_stream(clients, late, stop))
+    streaming = asyncio.ensure_future(stream(clients, late, stop))
     try:
         for client in clients:
             await client.connect()

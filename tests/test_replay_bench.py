@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from benchmarks.replay import ReplayClient, _stream
+from benchmarks.replay import ReplayClient, stream
 from sfu.config import Config
 
 
@@ -15,7 +15,7 @@ async def test_replayed_packets_reach_the_partner_and_are_counted(server) -> Non
     a, b = ReplayClient(server.url, 1), ReplayClient(server.url, 2)
     late: list[float] = []
     stop = asyncio.Event()
-    streaming = asyncio.ensure_future(_stream([a, b], late, stop))
+    streaming = asyncio.ensure_future(stream([a, b], late, stop))
     try:
         for client in (a, b):
             await client.connect()
