@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiortc import RTCDtlsTransport, RTCRtpTransceiver  # noqa: E402
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver  # noqa: E402
 
 from benchmarks.capacity import free_port, start_target, stop  # noqa: E402
 from benchmarks.packet_profile import GROUPS, OTHER, cpu_seconds, forwarded_packets, perf_split, perf_usable  # noqa: E402
@@ -112,11 +112,11 @@ class _Counter:
         return (self.cycles << 16) + self.highest - self.first + 1
 
 
-class ReplayClient(HeadlessClient):
-    """A client whose media is replayed from templates, and whose partner's media is only counted."""
+class ReplayMedia:
+    """One person's replayed media: what it sends on its senders, what it counts on its receivers
+    (any peer connection's transceivers: ours, or Janus's publisher and subscriber ones)."""
 
-    def __init__(self, url: str, sender_id: int) -> None:
-        super().__init__(url, sender_id, send_video=False, send_audio=False, read_stamps=False)
+    def __init__(self) -> None:
         self.outputs: dict[str, tuple[OutboundLeg, hooks.RtpOutput]] = {}
         self.counters: list[_Counter] = []
         self._sequence = {kind: random.randrange(1 << 16) for kind in ("audio", "video")}
@@ -124,8 +124,8 @@ class ReplayClient(HeadlessClient):
         self._frames = 0
         self.sent = 0
 
-    def _transceiver_added(self, transceiver: RTCRtpTransceiver) -> None:
-        sender, receiver = transceiver.sender, transceiver.receiver
+    def hook_sender(self, sender: RTCRtpSender) -> None:
+        """Send on ``sender`` (its negotiated SSRC and payload type) once negotiation starts it."""
         original = sender.send
 
         async def send(parameters: Any) -> None:
@@ -134,7 +134,9 @@ class ReplayClient(HeadlessClient):
             await original(parameters)
 
         sender.send = send  # type: ignore[method-assign]
-        kind = transceiver.kind
+
+    def hook_receiver(self, receiver: RTCRtpReceiver, kind: str) -> None:
+        """Count what ``receiver`` gets, taken off its transport before aiortc."""
 
         def claim(leg: InboundLeg, transport: RTCDtlsTransport) -> None:
             counter = _Counter(kind)
@@ -142,9 +144,6 @@ class ReplayClient(HeadlessClient):
             hooks.InboundTap.of(transport).claim(leg, counter)
 
         hooks.on_receiver_parameters(receiver, claim)
-
-    def _track_arrived(self, track: Any, receiver: Any) -> None:
-        pass  # nothing to read: the counters have the packets before aiortc
 
     def send_frame(self, now: float) -> None:
         out = self.outputs.get("video")
@@ -189,19 +188,35 @@ class ReplayClient(HeadlessClient):
         )
 
 
-async def stream(clients: list[ReplayClient], late: list[float], stop: asyncio.Event) -> None:
-    """Send every client's video and audio on time until ``stop``."""
+class ReplayClient(HeadlessClient):
+    """A client of ours whose media is replayed from templates, and whose partner's media is only
+    counted (:attr:`media`)."""
+
+    def __init__(self, url: str, sender_id: int) -> None:
+        super().__init__(url, sender_id, send_video=False, send_audio=False, read_stamps=False)
+        self.media = ReplayMedia()
+
+    def _transceiver_added(self, transceiver: RTCRtpTransceiver) -> None:
+        self.media.hook_sender(transceiver.sender)
+        self.media.hook_receiver(transceiver.receiver, transceiver.kind)
+
+    def _track_arrived(self, track: Any, receiver: Any) -> None:
+        pass  # nothing to read: the counters have the packets before aiortc
+
+
+async def stream(people: list[ReplayMedia], late: list[float], stop: asyncio.Event) -> None:
+    """Send everyone's video and audio on time until ``stop``."""
     next_video = next_audio = time.monotonic()
     while not stop.is_set():
         now = time.monotonic()
         if now >= next_video:
             late.append(now - next_video)
-            for client in clients:
-                client.send_frame(now)
+            for media in people:
+                media.send_frame(now)
             next_video += 1 / FPS
         if now >= next_audio:
-            for client in clients:
-                client.send_audio(now)
+            for media in people:
+                media.send_audio(now)
             next_audio += AUDIO_INTERVAL
         await asyncio.sleep(max(0.0, min(next_video, next_audio) - time.monotonic()))
 
@@ -210,7 +225,7 @@ async def _worker(url: str, ids: list[int], ready: Any, done: Any, results: Any)
     clients = [ReplayClient(url, i) for i in ids]
     late: list[float] = []
     stop = asyncio.Event()
-    streaming = asyncio.ensure_future(stream(clients, late, stop))
+    streaming = asyncio.ensure_future(stream([c.media for c in clients], late, stop))
     try:
         for client in clients:
             await client.connect()
@@ -225,19 +240,24 @@ async def _worker(url: str, ids: list[int], ready: Any, done: Any, results: Any)
         stop.set()
         await streaming
         await asyncio.sleep(0.5)  # the last packets come back
-        counts = [client.counts() for client in clients]
-        results.put({
-            "packets": sum(c.packets for c in counts),
-            "expected": sum(c.expected for c in counts),
-            "delays": [d for c in counts for d in c.delays],
-            "late": late,
-            "sent": sum(client.sent for client in clients),
-        })
+        results.put(report([c.media for c in clients], late))
     finally:
         stop.set()
         await asyncio.gather(streaming, return_exceptions=True)
         for client in clients:
             await client.close()
+
+
+def report(people: list[ReplayMedia], late: list[float]) -> dict[str, Any]:
+    """What a worker tells the parent about its people."""
+    counts = [media.counts() for media in people]
+    return {
+        "packets": sum(c.packets for c in counts),
+        "expected": sum(c.expected for c in counts),
+        "delays": [d for c in counts for d in c.delays],
+        "late": late,
+        "sent": sum(media.sent for media in people),
+    }
 
 
 def _worker_process(url: str, ids: list[int], ready: Any, done: Any, results: Any) -> None:

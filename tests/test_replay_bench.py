@@ -15,7 +15,7 @@ async def test_replayed_packets_reach_the_partner_and_are_counted(server) -> Non
     a, b = ReplayClient(server.url, 1), ReplayClient(server.url, 2)
     late: list[float] = []
     stop = asyncio.Event()
-    streaming = asyncio.ensure_future(stream([a, b], late, stop))
+    streaming = asyncio.ensure_future(stream([a.media, b.media], late, stop))
     try:
         for client in (a, b):
             await client.connect()
@@ -25,17 +25,17 @@ async def test_replayed_packets_reach_the_partner_and_are_counted(server) -> Non
         for client in (a, b):
             await client.expect("paired", timeout=30)
         # Each client hooked both of its senders (audio and video) before the offer.
-        assert set(a.outputs) == set(b.outputs) == {"audio", "video"}
+        assert set(a.media.outputs) == set(b.media.outputs) == {"audio", "video"}
         deadline = asyncio.get_running_loop().time() + 20
-        while min(a.counts().packets, b.counts().packets) < 150:
-            assert asyncio.get_running_loop().time() < deadline, (a.counts(), b.counts())
+        while min(a.media.counts().packets, b.media.counts().packets) < 150:
+            assert asyncio.get_running_loop().time() < deadline, (a.media.counts(), b.media.counts())
             await asyncio.sleep(0.1)
     finally:
         stop.set()
         await streaming
         for client in (a, b):
             await client.close()
-    for client, partner in ((a, b), (b, a)):
+    for client, partner in ((a.media, b.media), (b.media, a.media)):
         counts = client.counts()
         kinds = {c.kind for c in client.counters if c.packets}
         assert kinds == {"audio", "video"}, f"only {kinds} came back"
