@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,7 @@ from benchmarks.capacity import free_port  # noqa: E402
 from benchmarks.janus_api import JanusError, JanusSession, create_rooms  # noqa: E402
 from benchmarks.janus_clients import NO_SUCH_FEED, partner_of  # noqa: E402
 from benchmarks.packet_profile import cpu_seconds  # noqa: E402
-from benchmarks.replay import ReplayMedia, measure, report, stream  # noqa: E402
+from benchmarks.replay import ReplayMedia, Workers, measure, report, stream, summary  # noqa: E402
 from sfu.media.aiortc_hooks.ice import set_host_addresses  # noqa: E402
 
 ROOM_BASE = 1000
@@ -144,50 +142,21 @@ def measure_janus(pairs: int, seconds: float, workers: int, address: str, workdi
     proc = janus_server.start(settings, workdir / f"janus-config-{pairs}", workdir / f"janus-{pairs}.log")
     try:
         create_rooms(settings.url, [room_of(s) for s in range(1, 2 * pairs + 1, 2)])
-        ctx = multiprocessing.get_context("spawn")
-        ready, results, done = ctx.Queue(), ctx.Queue(), ctx.Event()
         senders = list(range(1, 2 * pairs + 1))
         chunks = [senders[i::workers] for i in range(workers)]  # the two of a pair in different workers
-        procs = [ctx.Process(target=_worker_process, args=(settings.url, chunk, address, ready, done, results))
-                 for chunk in chunks if chunk]
+        clients = Workers(_worker_process, [(settings.url, chunk, address) for chunk in chunks if chunk])
         try:
-            for p in procs:
-                p.start()
-            for _ in procs:
-                got = ready.get(timeout=180)
-                if isinstance(got, str):
-                    raise RuntimeError(got)
+            clients.start()
             time.sleep(3)  # every stream past its first keyframe
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             time.sleep(seconds)
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-            done.set()
-            reports = [results.get(timeout=120) for _ in procs]
+            reports = clients.finish()
         finally:
-            done.set()
-            for p in procs:
-                p.join(30)
-                if p.is_alive():
-                    p.kill()
+            clients.stop()
     finally:
         janus_server.stop(proc)
-    errors = [r["error"] for r in reports if "error" in r]
-    if errors:
-        raise RuntimeError("; ".join(errors))
     return summary("janus", pairs, cpu1 - cpu0, t1 - t0, reports)
-
-
-def summary(target: str, pairs: int, cpu: float, window: float, reports: list[dict[str, Any]]) -> dict[str, Any]:
-    received = sum(r["packets"] for r in reports)
-    expected = sum(r["expected"] for r in reports)
-    delays = sorted(d for r in reports for d in r["delays"])
-    return {
-        "mode": target, "pairs": pairs, "core": cpu / window,
-        "ms_per_pair_second": cpu / (pairs * window) * 1000,
-        "loss": 1 - received / expected if expected else 1.0,
-        "delay_p50": statistics.median(delays) * 1000 if delays else float("nan"),
-        "delay_p95": delays[int(len(delays) * 0.95)] * 1000 if delays else float("nan"),
-    }
 
 
 def main() -> int:

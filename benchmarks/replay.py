@@ -268,6 +268,43 @@ def _worker_process(url: str, ids: list[int], ready: Any, done: Any, results: An
         results.put({"error": repr(exc)})
 
 
+class Workers:
+    """Client processes (``multiprocessing`` spawn), each running ``target(*arguments, ready, done,
+    results)``: it puts one item on ``ready`` once its people are connected (a string: it failed),
+    waits for ``done``, then puts its :func:`report` (or ``{"error": ...}``) on ``results``."""
+
+    def __init__(self, target: Any, argument_lists: list[tuple[Any, ...]]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.ready, self.results, self.done = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self.procs = [ctx.Process(target=target, args=(*arguments, self.ready, self.done, self.results))
+                      for arguments in argument_lists]
+
+    def start(self) -> None:
+        """Start every process and wait until each has its people connected."""
+        for proc in self.procs:
+            proc.start()
+        for _ in self.procs:
+            got = self.ready.get(timeout=180)
+            if isinstance(got, str):
+                raise RuntimeError(got)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Tell every process to stop; their reports."""
+        self.done.set()
+        reports = [self.results.get(timeout=120) for _ in self.procs]
+        errors = [r["error"] for r in reports if "error" in r]
+        if errors:
+            raise RuntimeError("; ".join(errors))
+        return reports
+
+    def stop(self) -> None:
+        self.done.set()
+        for proc in self.procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+
+
 def measure(mode: str, pairs: int, seconds: float, workers: int, perf: bool = False,
             count_packets: bool = True) -> dict[str, Any]:
     """One fresh server in ``mode`` under ``pairs`` pairs of light clients. ``count_packets``: sample
@@ -278,19 +315,10 @@ def measure(mode: str, pairs: int, seconds: float, workers: int, perf: bool = Fa
     with tempfile.TemporaryDirectory(prefix="sfu-replay-") as tmp:
         extra = ("--stats-interval", "1") if count_packets else ()
         server = start_target(mode, port, Path(tmp) / "server.log", extra)
-        ctx = multiprocessing.get_context("spawn")
-        ready, results, done = ctx.Queue(), ctx.Queue(), ctx.Event()
         ids = list(range(1, 2 * pairs + 1))
-        chunks = [ids[i::workers] for i in range(workers)]
-        procs = [ctx.Process(target=_worker_process, args=(url, chunk, ready, done, results))
-                 for chunk in chunks if chunk]
+        clients = Workers(_worker_process, [(url, ids[i::workers]) for i in range(workers) if ids[i::workers]])
         try:
-            for proc in procs:
-                proc.start()
-            for _ in procs:
-                got = ready.get(timeout=180)
-                if isinstance(got, str):
-                    raise RuntimeError(got)
+            clients.start()
             time.sleep(3)  # every stream past its first keyframe
             packets0 = forwarded_packets(port) if count_packets else 0.0
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
@@ -306,35 +334,30 @@ def measure(mode: str, pairs: int, seconds: float, workers: int, perf: bool = Fa
                 time.sleep(1.2)  # one more sample of the packet counter
             cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
             packets1 = forwarded_packets(port) if count_packets else 0.0
-            done.set()
             shares = perf_split(Path(tmp) / "perf.data") if perf else {}
-            reports = [results.get(timeout=120) for _ in procs]
+            reports = clients.finish()
         finally:
-            for proc in procs:
-                proc.join(30)
-                if proc.is_alive():
-                    proc.kill()
+            clients.stop()
             stop(server)
-    errors = [r["error"] for r in reports if "error" in r]
-    if errors:
-        raise RuntimeError("; ".join(errors))
-    window = t1 - t0
+    row = summary(mode, pairs, cpu1 - cpu0, t1 - t0, reports)
+    row["us_per_packet"] = (cpu1 - cpu0) / (packets1 - packets0) * 1e6 if packets1 > packets0 else float("nan")
+    late = sorted(x for r in reports for x in r["late"])
+    row["late_p95"] = late[int(len(late) * 0.95)] * 1000 if late else float("nan")
+    row["shares"] = shares
+    return row
+
+
+def summary(target: str, pairs: int, cpu: float, window: float, reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table row: a server's CPU over a window of ``window`` s, and what the clients reported."""
     received = sum(r["packets"] for r in reports)
     expected = sum(r["expected"] for r in reports)
     delays = sorted(d for r in reports for d in r["delays"])
-    late = sorted(x for r in reports for x in r["late"])
-    cpu = cpu1 - cpu0
     return {
-        "mode": mode,
-        "pairs": pairs,
-        "core": cpu / window,
+        "mode": target, "pairs": pairs, "core": cpu / window,
         "ms_per_pair_second": cpu / (pairs * window) * 1000,
-        "us_per_packet": cpu / (packets1 - packets0) * 1e6 if packets1 > packets0 else float("nan"),
         "loss": 1 - received / expected if expected else 1.0,
         "delay_p50": statistics.median(delays) * 1000 if delays else float("nan"),
         "delay_p95": delays[int(len(delays) * 0.95)] * 1000 if delays else float("nan"),
-        "late_p95": late[int(len(late) * 0.95)] * 1000 if late else float("nan"),
-        "shares": shares,
     }
 
 
