@@ -63,6 +63,22 @@ def test_a_request_before_the_ssrc_is_known_waits_for_the_first_media() -> None:
     assert pub.plis == [99]
 
 
+def test_a_request_stands_until_a_keyframe_arrives() -> None:
+    """The PLI, or the keyframe answering it, may be lost: while media flows and no keyframe came,
+    the request goes out again every interval, and stops once one arrives."""
+    pub = Publisher()
+    requests = pub.requester()
+    requests.request(10.0)
+    for tick in range(1, 12):  # media every 0.1 s, no keyframe
+        requests.media_seen(10.0 + tick * 0.1)
+    assert len(pub.plis) == 3  # at 10.0, 10.5 and 11.0
+    requests.keyframe_arrived(11.15)
+    for tick in range(12, 30):
+        requests.media_seen(10.0 + tick * 0.1)
+    assert len(pub.plis) == 3, "answered: not asked again"
+    assert not requests.pending
+
+
 # -- bandwidth ---------------------------------------------------------------------------------------
 
 

@@ -4,8 +4,10 @@ A receiver can only start decoding a forwarded stream at a keyframe. Requests co
 places — a new partner starts watching, the watcher's own browser reports picture loss, the inbound
 stream lost a packet, someone wants the current picture — and are collapsed here: at most one PLI per
 :data:`MIN_INTERVAL`, except that a request made after the last keyframe arrived goes out at once
-(that keyframe cannot serve it). Callers that keep waiting simply ask again; the interval makes that
-a re-ask every ~500 ms. Times are ``time.monotonic()`` seconds, passed in by the caller.
+(that keyframe cannot serve it). A request stands until a keyframe arrives: while media flows
+(:meth:`KeyframeRequester.media_seen`) it is sent again every ~500 ms, since the PLI, or the keyframe
+that answers it, may be lost on the way. Times are ``time.monotonic()`` seconds, passed in by the
+caller.
 """
 
 from __future__ import annotations
@@ -22,27 +24,29 @@ class KeyframeRequester:
         self._ssrc = ssrc
         self._last_sent = -1e9
         self._last_keyframe = -1e9
-        #: A request waits for the publisher's SSRC (see :meth:`media_seen`).
+        #: A request stands: no keyframe has arrived since it was made (see :meth:`media_seen`).
         self.pending = False
         self.sent = 0
 
     def request(self, now: float) -> None:
-        """Ask for a keyframe now, unless one was asked for recently and has not arrived yet."""
+        """Ask for a keyframe now, unless one was asked for recently and has not arrived yet (the
+        request then stands, and :meth:`media_seen` sends it again once the interval has passed)."""
+        self.pending = True
         if now - self._last_sent < MIN_INTERVAL and self._last_keyframe < self._last_sent:
             return
         ssrc = self._ssrc()
         if ssrc is None:
-            self.pending = True  # no media yet: ask as soon as the first packet tells us the SSRC
-            return
-        self.pending = False
+            return  # no media yet: asked as soon as the first packet tells us the SSRC
         self._last_sent = now
         self.sent += 1
         self._send_pli(ssrc)
 
     def media_seen(self, now: float) -> None:
-        """Called per inbound frame: sends a request deferred until the publisher's SSRC was known."""
+        """Called per inbound frame or packet: while a request stands (no keyframe since), ask again
+        — at once if it waited for the publisher's SSRC, else once the interval has passed."""
         if self.pending:
             self.request(now)
 
     def keyframe_arrived(self, now: float) -> None:
         self._last_keyframe = now
+        self.pending = False
