@@ -71,8 +71,10 @@ def test_the_partner_sees_video_hidden_and_can_press_next(users, server):
         bot.run(_show_marker(bot.client))
         user.page.wait_for_selector("#remote[data-moderation='hidden']", state="attached", timeout=WAIT_MS)
         assert user.page.get_attribute("#remote", "data-visible") == "false"
-        assert user.page.inner_text("#overlay-title") == "Video hidden"
-        assert "Next" in user.page.inner_text("#overlay-hint")
+        # The cover's texts come with the attribute; wait for them rather than read them at once (a
+        # page starved of CPU may still be applying its language's strings).
+        user.wait_js("() => document.querySelector('#overlay-title').innerText === 'Video hidden'")
+        user.wait_js("() => document.querySelector('#overlay-hint').innerText.includes('Next')")
         assert bot.run(bot.client.expect("moderation"))["action"] == "video_hidden"
         user.page.screenshot(path=str(_artifact("moderation-partner-hidden.png")))
 
