@@ -36,7 +36,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from benchmarks.janus_api import JanusError, JanusHandle, JanusSession
+from benchmarks.janus_api import JanusError, JanusHandle, JanusSession, PluginReply
 from sfu.headless import stamp as stamps
 from sfu.loadtest.media import ReplayAudioTrack, ReplayVideoTrack, VideoSpec, encode_audio_loop, load_video_loop
 from sfu.loadtest.worker import Channels
@@ -227,18 +227,8 @@ async def _publish(person: Person, plan: Plan, handle: JanusHandle) -> None:
 
 
 async def _subscribe(person: Person, plan: Plan, handle: JanusHandle, end: float) -> None:
-    join = {"request": "join", "ptype": "subscriber", "room": room_of(person.sender, plan),
-            "streams": [{"feed": partner_of(person.sender)}]}
-    deadline = min(end, time.time() + STEP_TIMEOUT)
-    while True:  # until the partner (maybe later in the ramp, or in the other worker) has published
-        try:
-            reply = await handle.message(join)
-            break
-        except JanusError as exc:
-            if exc.code != NO_SUCH_FEED or time.time() > deadline:
-                raise
-            person.feed_retries += 1
-            await asyncio.sleep(0.2)
+    reply, person.feed_retries = await join_partner_feed(
+        handle, room_of(person.sender, plan), partner_of(person.sender), min(end - time.time(), STEP_TIMEOUT))
     if reply.jsep is None or reply.jsep.get("type") != "offer":
         raise JanusError(0, f"subscribe: no offer in {reply.data}")
     person.subscriber = pc = _peer_connection()
@@ -259,6 +249,23 @@ async def _subscribe(person: Person, plan: Plan, handle: JanusHandle, end: float
                            STEP_TIMEOUT)
     await handle.trickle_done()
     person.paired_at = time.time()
+
+
+async def join_partner_feed(handle: JanusHandle, room: int, feed: int, timeout: float) -> tuple[PluginReply, int]:
+    """Join ``room`` as a subscriber to ``feed``, again every 0.2 s while it is not published yet
+    (the partner may start later in the ramp, or in the other worker): Janus's reply (with its offer)
+    and how many joins were refused first."""
+    join = {"request": "join", "ptype": "subscriber", "room": room, "streams": [{"feed": feed}]}
+    deadline = time.monotonic() + timeout
+    retries = 0
+    while True:
+        try:
+            return await handle.message(join), retries
+        except JanusError as exc:
+            if exc.code != NO_SUCH_FEED or time.monotonic() > deadline:
+                raise
+            retries += 1
+            await asyncio.sleep(0.2)
 
 
 def _snapshot(person: Person, now: float) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from benchmarks import janus_server  # noqa: E402
 from benchmarks.capacity import free_port  # noqa: E402
 from benchmarks.janus_api import JanusError, JanusSession, create_rooms  # noqa: E402
-from benchmarks.janus_clients import NO_SUCH_FEED, partner_of  # noqa: E402
+from benchmarks.janus_clients import join_partner_feed, partner_of  # noqa: E402
 from benchmarks.packet_profile import cpu_seconds  # noqa: E402
 from benchmarks.replay import ReplayMedia, Workers, measure, report, stream, summary  # noqa: E402
 from sfu.media.aiortc_hooks.ice import set_host_addresses  # noqa: E402
@@ -71,16 +71,7 @@ async def _join(sender: int, media: ReplayMedia, session: JanusSession, address:
     await publisher.trickle_done()
 
     subscriber = await session.attach()
-    join = {"request": "join", "ptype": "subscriber", "room": room_of(sender), "streams": [{"feed": partner_of(sender)}]}
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while True:  # until the partner (in the other worker) has published
-        try:
-            reply = await subscriber.message(join)
-            break
-        except JanusError as exc:
-            if exc.code != NO_SUCH_FEED or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    reply, _ = await join_partner_feed(subscriber, room_of(sender), partner_of(sender), STEP_TIMEOUT)
     if reply.jsep is None:
         raise JanusError(0, f"subscribe: no offer in {reply.data}")
     sub = RTCPeerConnection(RTCConfiguration(iceServers=[]))

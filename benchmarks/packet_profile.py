@@ -26,13 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.capacity import free_port, start_target, stop  # noqa: E402
+from sfu.loadtest.probe import fetch_metrics, read_proc  # noqa: E402
 
 #: Groups of shared objects, by a pattern of their name in ``perf report --sort dso``.
 GROUPS: tuple[tuple[str, str], ...] = (
@@ -47,14 +47,19 @@ BUDGET_MS = 20.0
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The process's CPU seconds so far (every thread), as ``sfu loadtest --server-pid`` reads them."""
+    sample = read_proc(pid, time.time())
+    if sample is None:
+        raise RuntimeError(f"process {pid} is gone")
+    return sample.cpu_seconds
 
 
 def forwarded_packets(port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(float(m.group(1)) for m in re.finditer(r"^sfu_forwarded_packets_total\{[^}]*\} (\S+)$", text, re.M))
+    """The server's ``sfu_forwarded_packets`` counter, all kinds together."""
+    metrics = fetch_metrics(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    if metrics is None:
+        raise RuntimeError(f"no /metrics on port {port}")
+    return sum(v for k, v in metrics.items() if k.startswith("sfu_forwarded_packets_total{"))
 
 
 def perf_usable() -> bool:
